@@ -1,0 +1,5 @@
+"""The application service: load, decide with one domain call, save atomically."""
+
+from commands.service import BookingService
+
+__all__ = ["BookingService"]

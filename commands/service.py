@@ -1,0 +1,304 @@
+"""BookingService: every command of the product, and the queries that read aggregates.
+
+Each command method reads top to bottom: load the aggregates, take one domain decision,
+and let ``_execute`` save every changed aggregate in one atomic transaction, retrying on
+a version conflict and honouring caller-chosen command ids. Refused commands raise a
+``BookingError`` and write nothing.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+
+from commands.idempotency import CommandRecord, check_command_id, fingerprint
+from domain.actors import SCHEDULER, Actor
+from domain.booking import Booking
+from domain.calendar import ProviderCalendar, check_length
+from domain.credits import CreditAccount
+from domain.errors import ConcurrencyConflict, InvalidInput, NotFound
+from domain.policy import Policy
+from domain.room import Room
+from domain.time import Clock, iso, to_utc
+
+A = TypeVar("A", bound=Aggregate)
+Decision = Callable[[datetime], tuple[Sequence[Aggregate], dict[str, Any]]]
+
+MAX_ATTEMPTS = 12
+MAX_TEXT = 2000
+
+
+class BookingService(Application):
+    name = "booking"
+    snapshotting_intervals: ClassVar[dict[type[Aggregate], int]] = {  # type: ignore[assignment]
+        ProviderCalendar: 50,
+        CreditAccount: 50,
+    }
+
+    def __init__(self, clock: Clock, policy: Policy | None = None, env: dict[str, str] | None = None) -> None:
+        super().__init__(env=env)
+        self.clock = clock
+        self.policy = policy or Policy()
+
+    # --- rooms, availability, credits ------------------------------------------------------
+
+    def open_room(self, member_id: str, provider_id: str, *, actor: str | Actor = "system:service",
+                  command_id: str | None = None) -> dict[str, Any]:
+        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
+            room = Room.open(member_id, provider_id, Actor.parse(actor), now)
+            return [room], {"room_id": str(room.id), "member_id": member_id, "provider_id": provider_id}
+
+        return self._execute("open_room", {"member_id": member_id, "provider_id": provider_id, "actor": str(actor)}, command_id, decide)
+
+    def publish_availability(self, provider_id: str, availability: dict[str, Any], *,
+                             actor: str | Actor = "system:service",
+                             command_id: str | None = None) -> dict[str, Any]:
+        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
+            calendar = self._calendar(provider_id, now)
+            calendar.publish(availability, Actor.parse(actor), now)
+            return [calendar], {"provider_id": provider_id, "availability": calendar.availability}
+
+        return self._execute("publish_availability", {"provider_id": provider_id, "availability": availability, "actor": str(actor)}, command_id, decide)
+
+    def add_credits(self, member_id: str, source: str, count: int, reference: str = "", *,
+                    actor: str | Actor = "system:service",
+                    command_id: str | None = None) -> dict[str, Any]:
+        """Purchase (source ``purchase``) or grant (``insurance``, ``employer``) credits."""
+        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
+            account = self._account(member_id, now)
+            account.add(source, count, reference, Actor.parse(actor), now)
+            return [account], {"member_id": member_id, "balance": account.balance()}
+
+        return self._execute("add_credits", {"member_id": member_id, "source": source, "count": count, "reference": reference, "actor": str(actor)}, command_id, decide)
+
+    # --- booking lifecycle -----------------------------------------------------------------
+
+    def reserve_session(self, room_id: str, starts_at: datetime | str, length_minutes: int,
+                        format: str, *, actor: str | Actor,  # noqa: A002
+                        command_id: str | None = None) -> dict[str, Any]:
+        start = to_utc(starts_at, "starts_at")
+
+        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
+            room = self._load(Room, room_id, "room")
+            account = self._account(room.member_id, now)
+            calendar = self._calendar(room.provider_id, now)
+            booking = Booking.reserve(room, account, calendar, start, length_minutes, format,
+                                      self.policy, Actor.parse(actor), now)
+            return [booking, account, calendar], booking_outcome(booking)
+
+        return self._execute("reserve_session", {"room_id": room_id, "starts_at": start, "length_minutes": length_minutes, "format": format, "actor": str(actor)}, command_id, decide)
+
+    def confirm_session(self, booking_id: str, *, actor: str | Actor,
+                        command_id: str | None = None) -> dict[str, Any]:
+        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
+            booking = self._load(Booking, booking_id, "booking")
+            booking.confirm(Actor.parse(actor), now)
+            return [booking], booking_outcome(booking)
+
+        return self._execute("confirm_session", {"booking_id": booking_id, "actor": str(actor)}, command_id, decide)
+
+    def decline_session(self, booking_id: str, reason: str = "", *, actor: str | Actor,
+                        command_id: str | None = None) -> dict[str, Any]:
+        _check_text(reason, "reason")
+
+        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
+            booking, account, calendar = self._booking_with_ledger(booking_id, now)
+            booking.decline(account, calendar, reason, Actor.parse(actor), now)
+            return [booking, account, calendar], booking_outcome(booking)
+
+        return self._execute("decline_session", {"booking_id": booking_id, "reason": reason, "actor": str(actor)}, command_id, decide)
+
+    def reschedule_session(self, booking_id: str, starts_at: datetime | str,
+                           accept_forfeit: bool = False, *, actor: str | Actor,
+                           command_id: str | None = None) -> dict[str, Any]:
+        start = to_utc(starts_at, "starts_at")
+        _check_flag(accept_forfeit, "accept_forfeit")
+
+        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
+            booking, account, calendar = self._booking_with_ledger(booking_id, now)
+            booking.reschedule(account, calendar, start, accept_forfeit, Actor.parse(actor), now)
+            return [booking, account, calendar], booking_outcome(booking)
+
+        return self._execute("reschedule_session", {"booking_id": booking_id, "starts_at": start, "accept_forfeit": accept_forfeit, "actor": str(actor)}, command_id, decide)
+
+    def cancel_session(self, booking_id: str, reason: str = "", accept_forfeit: bool = False, *,
+                       actor: str | Actor, command_id: str | None = None) -> dict[str, Any]:
+        _check_text(reason, "reason")
+        _check_flag(accept_forfeit, "accept_forfeit")
+
+        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
+            booking, account, calendar = self._booking_with_ledger(booking_id, now)
+            booking.cancel(account, calendar, reason, accept_forfeit, Actor.parse(actor), now)
+            return [booking, account, calendar], booking_outcome(booking)
+
+        return self._execute("cancel_session", {"booking_id": booking_id, "reason": reason, "accept_forfeit": accept_forfeit, "actor": str(actor)}, command_id, decide)
+
+    def record_member_joined(self, booking_id: str, *, actor: str | Actor,
+                             command_id: str | None = None) -> dict[str, Any]:
+        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
+            booking = self._load(Booking, booking_id, "booking")
+            booking.record_member_joined(Actor.parse(actor), now)
+            return [booking], booking_outcome(booking)
+
+        return self._execute("record_member_joined", {"booking_id": booking_id, "actor": str(actor)}, command_id, decide)
+
+    def complete_session(self, booking_id: str, *, actor: str | Actor,
+                         command_id: str | None = None) -> dict[str, Any]:
+        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
+            booking, account = self._booking_and_account(booking_id, now)
+            booking.complete(account, Actor.parse(actor), now)
+            return [booking, account], booking_outcome(booking)
+
+        return self._execute("complete_session", {"booking_id": booking_id, "actor": str(actor)}, command_id, decide)
+
+    def report_no_show(self, booking_id: str, absent_party: str, *, actor: str | Actor,
+                       command_id: str | None = None) -> dict[str, Any]:
+        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
+            booking, account = self._booking_and_account(booking_id, now)
+            booking.report_no_show(account, absent_party, Actor.parse(actor), now)
+            return [booking, account], booking_outcome(booking)
+
+        return self._execute("report_no_show", {"booking_id": booking_id, "absent_party": absent_party, "actor": str(actor)}, command_id, decide)
+
+    def revoke_forfeit(self, booking_id: str, reason: str, *, actor: str | Actor,
+                       command_id: str | None = None) -> dict[str, Any]:
+        _check_text(reason, "reason")
+
+        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
+            booking, account = self._booking_and_account(booking_id, now)
+            booking.revoke_forfeit(account, reason, Actor.parse(actor), now)
+            return [booking, account], {**booking_outcome(booking), "balance": account.balance()}
+
+        return self._execute("revoke_forfeit", {"booking_id": booking_id, "reason": reason, "actor": str(actor)}, command_id, decide)
+
+    def record_deadline(self, booking_id: str, kind: str, due: datetime | str) -> dict[str, Any]:
+        """The scheduler's command: records the deadline event only if it is still current."""
+        due_at = to_utc(due, "due")
+
+        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
+            booking, account, calendar = self._booking_with_ledger(booking_id, now)
+            recorded = booking.record_deadline(kind, due_at, account, calendar, now)
+            return [booking, account, calendar], {**booking_outcome(booking), "recorded": recorded}
+
+        return self._execute("record_deadline", {}, None, decide)
+
+    # --- queries on aggregates -------------------------------------------------------------
+
+    def get_booking(self, booking_id: str, version: int | None = None) -> Booking:
+        return self._load(Booking, booking_id, "booking", version=version)
+
+    def get_room(self, room_id: str) -> Room:
+        return self._load(Room, room_id, "room")
+
+    def get_account(self, member_id: str) -> CreditAccount:
+        return self._account(member_id, self.clock.now())
+
+    def get_calendar(self, provider_id: str) -> ProviderCalendar:
+        return self._calendar(provider_id, self.clock.now())
+
+    def review_policy(self, booking_id: str) -> dict[str, Any]:
+        """What cancelling or rescheduling this booking would do right now."""
+        review = self.get_booking(booking_id).review_policy(self.clock.now())
+        return {k: iso(v) if isinstance(v, datetime) else v for k, v in review.items()}
+
+    def available_starts(self, provider_id: str, length_minutes: int, begin: datetime | str,
+                         end: datetime | str) -> list[datetime]:
+        length = check_length(length_minutes, self.policy)
+        start, finish = to_utc(begin, "from"), to_utc(end, "to")
+        if finish < start:
+            raise InvalidInput("'to' must not be before 'from'")
+        return self.get_calendar(provider_id).available_starts(
+            length, start, finish, self.policy, self.clock.now()
+        )
+
+    # --- machinery -------------------------------------------------------------------------
+
+    def _execute(self, command: str, arguments: dict[str, Any], command_id: str | None,
+                 decide: Decision) -> dict[str, Any]:
+        """Decide and save atomically; retry on version conflicts; replay known command ids."""
+        digest = fingerprint(command, arguments)
+        record_id = CommandRecord.id_for(check_command_id(command_id)) if command_id is not None else None
+        for attempt in range(MAX_ATTEMPTS):
+            if record_id is not None:
+                existing = self._find(CommandRecord, record_id)
+                if existing is not None:
+                    return {**existing.replay(command, digest), "position": self.recorder.max_notification_id()}
+            now = self.clock.now()
+            aggregates, outcome = decide(now)
+            if command_id is not None:
+                aggregates = [*aggregates, CommandRecord.record(command_id, command, digest, outcome, now)]
+            try:
+                recordings = self.save(*aggregates)
+            except IntegrityError:
+                time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))  # noqa: S311
+                continue
+            position = max((r.notification.id for r in recordings), default=None)
+            return {**outcome, "position": position}
+        raise ConcurrencyConflict(f"{command} kept conflicting with concurrent changes; try again")
+
+    def _load(self, cls: type[A], ident: str | UUID, what: str, version: int | None = None) -> A:
+        try:
+            uuid = ident if isinstance(ident, UUID) else UUID(str(ident))
+        except ValueError:
+            raise NotFound(f"no {what} with id {ident!r}") from None
+        aggregate = self._find(cls, uuid, version)
+        if aggregate is None or not isinstance(aggregate, cls):
+            raise NotFound(f"no {what} with id {ident!r}")
+        return aggregate
+
+    def _find(self, cls: type[A], uuid: UUID, version: int | None = None) -> A | None:
+        try:
+            aggregate = self.repository.get(uuid, version=version)
+        except AggregateNotFoundError:
+            return None
+        return aggregate if isinstance(aggregate, cls) else None
+
+    def _account(self, member_id: str, now: datetime) -> CreditAccount:
+        return self._find(CreditAccount, CreditAccount.id_for(member_id)) or CreditAccount.open(member_id, now)
+
+    def _calendar(self, provider_id: str, now: datetime) -> ProviderCalendar:
+        return (self._find(ProviderCalendar, ProviderCalendar.id_for(provider_id))
+                or ProviderCalendar.open(provider_id, now))
+
+    def _booking_and_account(self, booking_id: str, now: datetime) -> tuple[Booking, CreditAccount]:
+        booking = self._load(Booking, booking_id, "booking")
+        return booking, self._account(booking.member_id, now)
+
+    def _booking_with_ledger(
+        self, booking_id: str, now: datetime
+    ) -> tuple[Booking, CreditAccount, ProviderCalendar]:
+        booking, account = self._booking_and_account(booking_id, now)
+        return booking, account, self._calendar(booking.provider_id, now)
+
+
+def booking_outcome(booking: Booking) -> dict[str, Any]:
+    return {
+        "booking_id": str(booking.id),
+        "status": booking.status,
+        "starts_at": iso(booking.starts_at),
+        "ends_at": iso(booking.ends_at),
+        "confirm_by": iso(booking.confirm_by),
+        "free_until": iso(booking.free_until),
+        "policy_version": booking.policy_version,
+    }
+
+
+def _check_text(value: object, name: str) -> None:
+    if not isinstance(value, str) or len(value) > MAX_TEXT:
+        raise InvalidInput(f"{name} must be a string of at most {MAX_TEXT} characters")
+
+
+def _check_flag(value: object, name: str) -> None:
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{name} must be true or false")
+
+
+__all__ = ["SCHEDULER", "BookingService", "booking_outcome"]

@@ -1,0 +1,160 @@
+"""A provider's published availability: weekly hours in an IANA zone, plus exceptions.
+
+Windows are local wall-clock times; they are turned into UTC instants per date, so a
+window keeps its local hours across DST changes while booked instants never move.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from domain.errors import InvalidInput
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+@dataclass(frozen=True)
+class Window:
+    """Local minutes since midnight, ``start < end <= 24*60``."""
+
+    start: int
+    end: int
+
+    @classmethod
+    def parse(cls, start: str, end: str) -> Window:
+        window = cls(_minutes(start), _minutes(end))
+        if window.start >= window.end:
+            raise InvalidInput(f"availability window {start}-{end} must end after it starts")
+        return window
+
+    def instants(self, day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+        return _local_instant(day, self.start, zone), _local_instant(day, self.end, zone)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"start": _hhmm(self.start), "end": _hhmm(self.end)}
+
+
+@dataclass(frozen=True)
+class Availability:
+    timezone: str
+    weekly: dict[int, tuple[Window, ...]]
+    exceptions: dict[date, tuple[Window, ...]]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Availability:
+        """Parse ``{timezone, weekly: [{weekday, start, end}], exceptions: [{date, windows}]}``."""
+        if not isinstance(data, dict):
+            raise InvalidInput("availability must be an object")
+        timezone = data.get("timezone")
+        _zone(timezone)
+        weekly: dict[int, list[Window]] = {}
+        for entry in data.get("weekly") or []:
+            day = str(entry.get("weekday", "")).lower()
+            if day not in WEEKDAYS:
+                raise InvalidInput(f"weekday must be one of {', '.join(WEEKDAYS)}; got {day!r}")
+            weekly.setdefault(WEEKDAYS.index(day), []).append(
+                Window.parse(entry.get("start", ""), entry.get("end", ""))
+            )
+        exceptions: dict[date, tuple[Window, ...]] = {}
+        for entry in data.get("exceptions") or []:
+            try:
+                day_ = date.fromisoformat(str(entry.get("date")))
+            except ValueError:
+                raise InvalidInput(f"exception date must be YYYY-MM-DD; got {entry.get('date')!r}") from None
+            exceptions[day_] = tuple(
+                Window.parse(w.get("start", ""), w.get("end", "")) for w in entry.get("windows") or []
+            )
+        return cls(
+            timezone=str(timezone),
+            weekly={k: tuple(v) for k, v in sorted(weekly.items())},
+            exceptions=dict(sorted(exceptions.items())),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "timezone": self.timezone,
+            "weekly": [
+                {"weekday": WEEKDAYS[day], **w.to_dict()}
+                for day, windows in self.weekly.items() for w in windows
+            ],
+            "exceptions": [
+                {"date": day.isoformat(), "windows": [w.to_dict() for w in windows]}
+                for day, windows in self.exceptions.items()
+            ],
+        }
+
+    def windows_on(self, day: date) -> Iterator[tuple[datetime, datetime]]:
+        zone = _zone(self.timezone)
+        windows = self.exceptions.get(day, self.weekly.get(day.weekday(), ()))
+        for window in windows:
+            yield window.instants(day, zone)
+
+    def contains(self, starts_at: datetime, ends_at: datetime) -> bool:
+        day = starts_at.astimezone(_zone(self.timezone)).date()
+        return any(start <= starts_at and ends_at <= end for start, end in self.windows_on(day))
+
+    def starts_between(
+        self, begin: datetime, end: datetime, length: timedelta, step: timedelta
+    ) -> Iterator[datetime]:
+        """Start instants on the slot grid whose whole session lies in one window."""
+        zone = _zone(self.timezone)
+        day = begin.astimezone(zone).date() - timedelta(days=1)
+        last = end.astimezone(zone).date() + timedelta(days=1)
+        seen: set[datetime] = set()
+        while day <= last:
+            for w_start, w_end in self.windows_on(day):
+                candidate = align_up(max(w_start, begin), step)
+                while candidate + length <= w_end and candidate <= end:
+                    if candidate not in seen:
+                        seen.add(candidate)
+                        yield candidate
+                    candidate += step
+            day += timedelta(days=1)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def on_grid(instant: datetime, step: timedelta) -> bool:
+    return (instant - EPOCH) % step == timedelta(0)
+
+
+def align_up(instant: datetime, step: timedelta) -> datetime:
+    remainder = (instant - EPOCH) % step
+    return instant if not remainder else instant + (step - remainder)
+
+
+def _zone(name: object) -> ZoneInfo:
+    if not isinstance(name, str) or not name:
+        raise InvalidInput("timezone must be an IANA zone name such as Europe/London")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(f"unknown IANA time zone {name!r}") from None
+
+
+def _minutes(text: object) -> int:
+    try:
+        hours, minutes = str(text).split(":")
+        value = int(hours) * 60 + int(minutes)
+        if len(hours) != 2 or len(minutes) != 2 or int(minutes) > 59 or not 0 <= value <= 1440:
+            raise ValueError
+    except ValueError:
+        raise InvalidInput(f"time of day must be HH:MM between 00:00 and 24:00; got {text!r}") from None
+    return value
+
+
+def _hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _local_instant(day: date, minutes: int, zone: ZoneInfo) -> datetime:
+    """The UTC instant of a local wall-clock time; 24:00 is the next day's midnight."""
+    if minutes == 1440:
+        day, minutes = day + timedelta(days=1), 0
+    local = datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=zone)
+    return local.astimezone(UTC)

@@ -1,0 +1,459 @@
+"""Booking: one appointment and its whole life, reschedules included.
+
+Every decision is taken from the booking's own recorded instants (``confirm_by``,
+``free_until``, ``session_end_due``) and the command's ``now``, never from whether a
+deadline event has been recorded yet. Public methods check, then trigger events whose
+``apply`` only changes state (it re-runs on every replay).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import uuid4
+
+from eventsourcing.domain import Aggregate
+
+from domain.actors import SCHEDULER, Actor
+from domain.calendar import ProviderCalendar, check_length
+from domain.credits import CreditAccount
+from domain.errors import (
+    ForfeitNotAcknowledged,
+    InvalidInput,
+    InvalidTransition,
+    NoCreditAvailable,
+    NotAllowed,
+)
+from domain.policy import FORMATS, Policy
+from domain.room import Room
+from domain.time import iso
+
+PENDING = "pending_confirmation"
+CONFIRMED = "confirmed"
+DECLINED = "declined"
+EXPIRED = "expired"
+CANCELLED = "cancelled"
+COMPLETED = "completed"
+NO_SHOW = "no_show"
+FINAL = (DECLINED, EXPIRED, CANCELLED, COMPLETED, NO_SHOW)
+STATUSES = (PENDING, CONFIRMED, *FINAL)
+
+CONFIRMATION = "confirmation"
+FREE_CANCELLATION = "free_cancellation"
+SESSION_END = "session_end"
+DEADLINE_KINDS = (CONFIRMATION, FREE_CANCELLATION, SESSION_END)
+
+ACTIONS_BY_STATUS: dict[str, tuple[str, ...]] = {
+    PENDING: ("confirm", "decline", "reschedule", "cancel"),
+    CONFIRMED: ("reschedule", "cancel", "joined", "complete", "no_show"),
+}
+
+
+class Booking(Aggregate):
+    class SessionReserved(Aggregate.Created):
+        room_id: str
+        member_id: str
+        provider_id: str
+        starts_at: datetime
+        ends_at: datetime
+        length_minutes: int
+        format: str
+        confirm_by: datetime
+        free_until: datetime
+        session_end_due: datetime
+        credit_id: str
+        policy: dict[str, Any]
+        policy_version: str
+        actor: str
+
+    class ProviderConfirmed(Aggregate.Event):
+        actor: str
+
+        def apply(self, booking: Booking) -> None:
+            booking.status = CONFIRMED
+
+    class ProviderDeclined(Aggregate.Event):
+        reason: str
+        actor: str
+
+        def apply(self, booking: Booking) -> None:
+            booking.status = DECLINED
+
+    class ConfirmationExpired(Aggregate.Event):
+        due: datetime
+        actor: str
+
+        def apply(self, booking: Booking) -> None:
+            booking.status = EXPIRED
+
+    class FreeCancellationClosed(Aggregate.Event):
+        due: datetime
+        actor: str
+
+        def apply(self, booking: Booking) -> None:
+            booking.free_cancellation_closed = self.due
+
+    class Rescheduled(Aggregate.Event):
+        previous_starts_at: datetime
+        starts_at: datetime
+        ends_at: datetime
+        confirm_by: datetime
+        free_until: datetime
+        session_end_due: datetime
+        free: bool
+        credit_id: str
+        actor: str
+
+        def apply(self, booking: Booking) -> None:
+            booking.status = PENDING
+            booking.starts_at = self.starts_at
+            booking.ends_at = self.ends_at
+            booking.confirm_by = self.confirm_by
+            booking.free_until = self.free_until
+            booking.session_end_due = self.session_end_due
+            booking.credit_id = self.credit_id
+            booking.joined_at = None
+
+    class Cancelled(Aggregate.Event):
+        by: str
+        free: bool
+        reason: str
+        actor: str
+
+        def apply(self, booking: Booking) -> None:
+            booking.status = CANCELLED
+
+    class CreditForfeited(Aggregate.Event):
+        credit_id: str
+        reason: str
+        actor: str
+
+        def apply(self, booking: Booking) -> None:
+            booking.forfeited.append(self.credit_id)
+
+    class MemberJoined(Aggregate.Event):
+        actor: str
+
+        def apply(self, booking: Booking) -> None:
+            booking.joined_at = self.timestamp
+
+    class SessionCompleted(Aggregate.Event):
+        credit_id: str
+        actor: str
+
+        def apply(self, booking: Booking) -> None:
+            booking.status = COMPLETED
+
+    class NoShowRecorded(Aggregate.Event):
+        absent_party: str
+        actor: str
+
+        def apply(self, booking: Booking) -> None:
+            booking.status = NO_SHOW
+            booking.absent_party = self.absent_party
+
+    class ForfeitRevoked(Aggregate.Event):
+        credit_id: str
+        reason: str
+        actor: str
+
+        def apply(self, booking: Booking) -> None:
+            booking.forfeited.remove(self.credit_id)
+            booking.restored.append(self.credit_id)
+
+    def __init__(
+        self, room_id: str, member_id: str, provider_id: str, starts_at: datetime,
+        ends_at: datetime, length_minutes: int, format: str, confirm_by: datetime,  # noqa: A002
+        free_until: datetime, session_end_due: datetime, credit_id: str,
+        policy: dict[str, Any], policy_version: str, actor: str,
+    ) -> None:
+        self.room_id = room_id
+        self.member_id = member_id
+        self.provider_id = provider_id
+        self.starts_at = starts_at
+        self.ends_at = ends_at
+        self.length_minutes = length_minutes
+        self.format = format
+        self.confirm_by = confirm_by
+        self.free_until = free_until
+        self.session_end_due = session_end_due
+        self.credit_id = credit_id
+        self.policy = policy
+        self.policy_version = policy_version
+        self.status = PENDING
+        self.joined_at: datetime | None = None
+        self.absent_party: str | None = None
+        self.free_cancellation_closed: datetime | None = None
+        self.forfeited: list[str] = []
+        self.restored: list[str] = []
+
+    # --- reserve ---------------------------------------------------------------------------
+
+    @classmethod
+    def reserve(
+        cls, room: Room, account: CreditAccount, calendar: ProviderCalendar,
+        starts_at: datetime, length_minutes: int, format: str,  # noqa: A002
+        policy: Policy, actor: Actor, now: datetime,
+    ) -> Booking:
+        """Reserve a session: hold a slot in the calendar and a credit in the ledger."""
+        if not actor.is_("member", room.member_id):
+            raise NotAllowed(f"only member {room.member_id} may reserve in room {room.id}")
+        if format not in FORMATS:
+            raise InvalidInput(f"format must be one of {', '.join(FORMATS)}; got {format!r}")
+        ends_at = starts_at + check_length(length_minutes, policy)
+        booking_id = uuid4()
+        calendar.hold(str(booking_id), starts_at, ends_at, policy, actor, now)
+        credit_id = account.hold(str(booking_id), actor, now)
+        return cls._create(
+            cls.SessionReserved, id=booking_id, timestamp=now, actor=str(actor),
+            room_id=str(room.id), member_id=room.member_id, provider_id=room.provider_id,
+            starts_at=starts_at, ends_at=ends_at, length_minutes=length_minutes, format=format,
+            credit_id=credit_id, policy=policy.to_dict(), policy_version=policy.version,
+            **_deadlines(starts_at, ends_at, policy),
+        )
+
+    # --- provider decisions ----------------------------------------------------------------
+
+    def confirm(self, actor: Actor, now: datetime) -> None:
+        self._check_actor(actor, "provider", action="confirm")
+        self._check_status("confirm", PENDING)
+        if now >= self.confirm_by:
+            raise InvalidTransition(
+                f"too late to confirm: the confirmation deadline was {iso(self.confirm_by)}"
+            )
+        self.trigger_event(self.ProviderConfirmed, actor=str(actor), timestamp=now)
+
+    def decline(
+        self, account: CreditAccount, calendar: ProviderCalendar, reason: str,
+        actor: Actor, now: datetime,
+    ) -> None:
+        self._check_actor(actor, "provider", action="decline")
+        self._check_status("decline", PENDING)
+        self.trigger_event(self.ProviderDeclined, reason=reason, actor=str(actor), timestamp=now)
+        self._give_back(account, calendar, actor, now)
+
+    # --- member (or provider) changes ------------------------------------------------------
+
+    def reschedule(
+        self, account: CreditAccount, calendar: ProviderCalendar, starts_at: datetime,
+        accept_forfeit: bool, actor: Actor, now: datetime,
+    ) -> None:
+        self._check_actor(actor, "member", action="reschedule")
+        self._check_status("reschedule", PENDING, CONFIRMED)
+        self._check_before_start("reschedule", now)
+        free = self.is_free_to_change(now)
+        if not free and not accept_forfeit:
+            raise ForfeitNotAcknowledged(self._forfeit_warning("Rescheduling", now))
+        if not free and account.first_available() is None:
+            raise NoCreditAvailable(
+                "a late reschedule forfeits this session's credit and needs another "
+                f"available credit; member {self.member_id} has none"
+            )
+        policy = self.booking_policy
+        ends_at = starts_at + timedelta(minutes=self.length_minutes)
+        calendar.hold(str(self.id), starts_at, ends_at, policy, actor, now)
+        credit_id = self.credit_id
+        if not free:
+            self._forfeit(account, "late_reschedule", actor, now)
+            credit_id = account.hold(str(self.id), actor, now)
+        self.trigger_event(
+            self.Rescheduled, previous_starts_at=self.starts_at, starts_at=starts_at,
+            ends_at=ends_at, free=free, credit_id=credit_id, actor=str(actor), timestamp=now,
+            **_deadlines(starts_at, ends_at, policy),
+        )
+
+    def cancel(
+        self, account: CreditAccount, calendar: ProviderCalendar, reason: str,
+        accept_forfeit: bool, actor: Actor, now: datetime,
+    ) -> None:
+        party = self._check_actor(actor, "member", "provider", action="cancel")
+        self._check_status("cancel", PENDING, CONFIRMED)
+        self._check_before_start("cancel", now)
+        free = party == "provider" or self.is_free_to_change(now)
+        if not free and not accept_forfeit:
+            raise ForfeitNotAcknowledged(self._forfeit_warning("Cancelling", now))
+        self.trigger_event(
+            self.Cancelled, by=party, free=free, reason=reason, actor=str(actor), timestamp=now
+        )
+        if free:
+            self._give_back(account, calendar, actor, now)
+        else:
+            self._forfeit(account, "late_cancel", actor, now)
+            calendar.release(str(self.id), actor, now)
+
+    # --- attendance ------------------------------------------------------------------------
+
+    def record_member_joined(self, actor: Actor, now: datetime) -> None:
+        if actor.kind not in ("platform", "operator", "system") and not actor.is_("member", self.member_id):
+            raise NotAllowed(f"{actor} may not report attendance for booking {self.id}")
+        self._check_status("record a join", CONFIRMED)
+        opens = self.starts_at - self.booking_policy.join_opens_before
+        if not opens <= now <= self.session_end_due:
+            raise InvalidTransition(
+                f"joins are recorded from {iso(opens)} to {iso(self.session_end_due)}; now is {iso(now)}"
+            )
+        if self.joined_at is None:
+            self.trigger_event(self.MemberJoined, actor=str(actor), timestamp=now)
+
+    def complete(self, account: CreditAccount, actor: Actor, now: datetime) -> None:
+        self._check_actor(actor, "provider", action="complete")
+        self._check_status("complete", CONFIRMED)
+        self._check_started("complete", now)
+        self._complete(account, actor, now)
+
+    def report_no_show(
+        self, account: CreditAccount, absent_party: str, actor: Actor, now: datetime
+    ) -> None:
+        if absent_party == "member":
+            self._check_actor(actor, "provider", action="report the member absent")
+        elif absent_party == "provider":
+            if actor.kind != "operator":
+                self._check_actor(actor, "member", action="report the provider absent")
+        else:
+            raise InvalidInput(f"absent party must be 'member' or 'provider'; got {absent_party!r}")
+        self._check_status("record a no-show", CONFIRMED)
+        self._check_started("record a no-show", now)
+        self._no_show(account, absent_party, actor, now)
+
+    def revoke_forfeit(self, account: CreditAccount, reason: str, actor: Actor, now: datetime) -> None:
+        if actor.kind != "operator":
+            raise NotAllowed("only an operator may revoke a forfeit")
+        if not self.forfeited:
+            raise InvalidTransition(f"booking {self.id} has no forfeited credit left to restore")
+        credit_id = self.forfeited[-1]
+        account.restore(credit_id, str(self.id), reason, actor, now)
+        self.trigger_event(
+            self.ForfeitRevoked, credit_id=credit_id, reason=reason, actor=str(actor), timestamp=now
+        )
+
+    # --- deadlines -------------------------------------------------------------------------
+
+    def record_deadline(
+        self, kind: str, due: datetime, account: CreditAccount, calendar: ProviderCalendar,
+        now: datetime,
+    ) -> bool:
+        """Record a deadline event if ``due`` is still this booking's deadline of ``kind``.
+
+        Returns False (and records nothing) for a stale, early or already recorded deadline:
+        that is what makes a repeated or racing scheduler harmless.
+        """
+        if not self.deadline_is_current(kind, due) or now < due:
+            return False
+        if kind == CONFIRMATION:
+            self.trigger_event(self.ConfirmationExpired, due=due, actor=str(SCHEDULER), timestamp=now)
+            self._give_back(account, calendar, SCHEDULER, now)
+        elif kind == FREE_CANCELLATION:
+            self.trigger_event(self.FreeCancellationClosed, due=due, actor=str(SCHEDULER), timestamp=now)
+        elif self.joined_at is not None:
+            self._complete(account, SCHEDULER, now)
+        else:
+            self._no_show(account, "member", SCHEDULER, now)
+        return True
+
+    def deadline_is_current(self, kind: str, due: datetime) -> bool:
+        if kind == CONFIRMATION:
+            return self.status == PENDING and due == self.confirm_by
+        if kind == FREE_CANCELLATION:
+            return (self.status in (PENDING, CONFIRMED) and due == self.free_until
+                    and self.free_cancellation_closed != due)
+        if kind == SESSION_END:
+            return self.status == CONFIRMED and due == self.session_end_due
+        raise InvalidInput(f"deadline kind must be one of {', '.join(DEADLINE_KINDS)}; got {kind!r}")
+
+    def pending_deadlines(self) -> list[tuple[str, datetime]]:
+        candidates = ((CONFIRMATION, self.confirm_by), (FREE_CANCELLATION, self.free_until),
+                      (SESSION_END, self.session_end_due))
+        return [(k, due) for k, due in candidates if self.deadline_is_current(k, due)]
+
+    # --- queries ---------------------------------------------------------------------------
+
+    @property
+    def booking_policy(self) -> Policy:
+        return Policy.from_dict(self.policy)
+
+    def is_free_to_change(self, now: datetime) -> bool:
+        """A member cancel/reschedule is free while unconfirmed or before ``free_until``."""
+        return self.status == PENDING or now < self.free_until
+
+    def review_policy(self, now: datetime) -> dict[str, Any]:
+        """What a member cancel or reschedule would do right now, and why."""
+        open_ = self.status in (PENDING, CONFIRMED) and now < self.starts_at
+        free = self.is_free_to_change(now)
+        if not open_:
+            why = f"the booking is {self.status}" if self.status not in (PENDING, CONFIRMED) \
+                else "the session has started"
+            outcome = "not_allowed"
+        elif self.status == PENDING:
+            why, outcome = "the provider has not confirmed yet, so changes are free", "free"
+        elif free:
+            why, outcome = f"it is before {iso(self.free_until)}, so the credit is kept", "free"
+        else:
+            why = f"it is {iso(self.free_until)} or later, so the session credit is forfeited"
+            outcome = "forfeit"
+        return {
+            "cancel": outcome, "reschedule": outcome, "free": open_ and free, "why": why,
+            "free_until": self.free_until, "confirm_by": self.confirm_by,
+            "policy_version": self.policy_version, "policy": self.booking_policy.describe(),
+            "requires_accept_forfeit": open_ and not free,
+        }
+
+    def allowed_actions(self) -> tuple[str, ...]:
+        return ACTIONS_BY_STATUS.get(self.status, ())
+
+    # --- private helpers -------------------------------------------------------------------
+
+    def _check_actor(self, actor: Actor, *parties: str, action: str) -> str:
+        owners = {"member": self.member_id, "provider": self.provider_id}
+        for party in parties:
+            if actor.is_(party, owners[party]):
+                return party
+        allowed = " or ".join(f"{p} {owners[p]}" for p in parties)
+        raise NotAllowed(f"{actor} may not {action} booking {self.id}; only {allowed} may")
+
+    def _check_status(self, action: str, *allowed: str) -> None:
+        if self.status not in allowed:
+            raise InvalidTransition(f"cannot {action} a booking that is {self.status}")
+
+    def _check_before_start(self, action: str, now: datetime) -> None:
+        if now >= self.starts_at:
+            raise InvalidTransition(f"cannot {action}: the session started at {iso(self.starts_at)}")
+
+    def _check_started(self, action: str, now: datetime) -> None:
+        if now < self.starts_at:
+            raise InvalidTransition(f"cannot {action} before the session starts at {iso(self.starts_at)}")
+
+    def _forfeit_warning(self, doing: str, now: datetime) -> str:
+        return (
+            f"{doing} now ({iso(now)}) forfeits the session credit: the free cancellation "
+            f"window closed at {iso(self.free_until)}. {self.booking_policy.describe()} "
+            "Repeat with accept_forfeit=true to proceed."
+        )
+
+    def _give_back(self, account: CreditAccount, calendar: ProviderCalendar, actor: Actor, now: datetime) -> None:
+        account.release(self.credit_id, str(self.id), actor, now)
+        calendar.release(str(self.id), actor, now)
+
+    def _forfeit(self, account: CreditAccount, reason: str, actor: Actor, now: datetime) -> None:
+        account.forfeit(self.credit_id, str(self.id), reason, actor, now)
+        self.trigger_event(
+            self.CreditForfeited, credit_id=self.credit_id, reason=reason, actor=str(actor), timestamp=now
+        )
+
+    def _complete(self, account: CreditAccount, actor: Actor, now: datetime) -> None:
+        account.consume(self.credit_id, str(self.id), actor, now)
+        self.trigger_event(self.SessionCompleted, credit_id=self.credit_id, actor=str(actor), timestamp=now)
+
+    def _no_show(self, account: CreditAccount, absent_party: str, actor: Actor, now: datetime) -> None:
+        self.trigger_event(self.NoShowRecorded, absent_party=absent_party, actor=str(actor), timestamp=now)
+        if absent_party == "member":
+            self._forfeit(account, "no_show", actor, now)
+        else:
+            account.release(self.credit_id, str(self.id), actor, now)
+
+
+def _deadlines(starts_at: datetime, ends_at: datetime, policy: Policy) -> dict[str, datetime]:
+    return {
+        "confirm_by": starts_at - policy.confirm_window,
+        "free_until": starts_at - policy.free_cancel_window,
+        "session_end_due": ends_at + policy.no_show_grace,
+    }

@@ -1,0 +1,1 @@
+"""Entry points: the CLI (``booking``) and the HTTP API. Thin: parse, call one command or query, render."""
