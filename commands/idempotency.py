@@ -42,8 +42,13 @@ class CommandRecord(Aggregate):
         cls, command_id: str, command: str, fingerprint: str, outcome: dict[str, Any], now: datetime
     ) -> CommandRecord:
         return cls._create(
-            cls.CommandRecorded, id=cls.id_for(command_id), command_id=command_id,
-            command=command, fingerprint=fingerprint, outcome=outcome, timestamp=now,
+            cls.CommandRecorded,
+            id=cls.id_for(command_id),
+            command_id=command_id,
+            command=command,
+            fingerprint=fingerprint,
+            outcome=outcome,
+            timestamp=now,
         )
 
     def replay(self, command: str, fingerprint: str) -> dict[str, Any]:

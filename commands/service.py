@@ -50,63 +50,126 @@ class BookingService(Application):
 
     # --- rooms, availability, credits ------------------------------------------------------
 
-    def open_room(self, member_id: str, provider_id: str, *, actor: str | Actor = "system:service",
-                  command_id: str | None = None) -> dict[str, Any]:
+    def open_room(
+        self,
+        member_id: str,
+        provider_id: str,
+        *,
+        actor: str | Actor = "system:service",
+        command_id: str | None = None,
+    ) -> dict[str, Any]:
         def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
             room = Room.open(member_id, provider_id, Actor.parse(actor), now)
             return [room], {"room_id": str(room.id), "member_id": member_id, "provider_id": provider_id}
 
-        return self._execute("open_room", {"member_id": member_id, "provider_id": provider_id, "actor": str(actor)}, command_id, decide)
+        return self._execute(
+            "open_room",
+            {"member_id": member_id, "provider_id": provider_id, "actor": str(actor)},
+            command_id,
+            decide,
+        )
 
-    def publish_availability(self, provider_id: str, availability: dict[str, Any], *,
-                             actor: str | Actor = "system:service",
-                             command_id: str | None = None) -> dict[str, Any]:
+    def publish_availability(
+        self,
+        provider_id: str,
+        availability: dict[str, Any],
+        *,
+        actor: str | Actor = "system:service",
+        command_id: str | None = None,
+    ) -> dict[str, Any]:
         def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
             calendar = self._calendar(provider_id, now)
             calendar.publish(availability, Actor.parse(actor), now)
             return [calendar], {"provider_id": provider_id, "availability": calendar.availability}
 
-        return self._execute("publish_availability", {"provider_id": provider_id, "availability": availability, "actor": str(actor)}, command_id, decide)
+        return self._execute(
+            "publish_availability",
+            {"provider_id": provider_id, "availability": availability, "actor": str(actor)},
+            command_id,
+            decide,
+        )
 
-    def add_credits(self, member_id: str, source: str, count: int, reference: str = "", *,
-                    actor: str | Actor = "system:service",
-                    command_id: str | None = None) -> dict[str, Any]:
+    def add_credits(
+        self,
+        member_id: str,
+        source: str,
+        count: int,
+        reference: str = "",
+        *,
+        actor: str | Actor = "system:service",
+        command_id: str | None = None,
+    ) -> dict[str, Any]:
         """Purchase (source ``purchase``) or grant (``insurance``, ``employer``) credits."""
+
         def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
             account = self._account(member_id, now)
             account.add(source, count, reference, Actor.parse(actor), now)
             return [account], {"member_id": member_id, "balance": account.balance()}
 
-        return self._execute("add_credits", {"member_id": member_id, "source": source, "count": count, "reference": reference, "actor": str(actor)}, command_id, decide)
+        return self._execute(
+            "add_credits",
+            {
+                "member_id": member_id,
+                "source": source,
+                "count": count,
+                "reference": reference,
+                "actor": str(actor),
+            },
+            command_id,
+            decide,
+        )
 
     # --- booking lifecycle -----------------------------------------------------------------
 
-    def reserve_session(self, room_id: str, starts_at: datetime | str, length_minutes: int,
-                        format: str, *, actor: str | Actor,  # noqa: A002
-                        command_id: str | None = None) -> dict[str, Any]:
+    def reserve_session(
+        self,
+        room_id: str,
+        starts_at: datetime | str,
+        length_minutes: int,
+        format: str,
+        *,
+        actor: str | Actor,
+        command_id: str | None = None,
+    ) -> dict[str, Any]:
         start = to_utc(starts_at, "starts_at")
 
         def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
             room = self._load(Room, room_id, "room")
             account = self._account(room.member_id, now)
             calendar = self._calendar(room.provider_id, now)
-            booking = Booking.reserve(room, account, calendar, start, length_minutes, format,
-                                      self.policy, Actor.parse(actor), now)
+            booking = Booking.reserve(
+                room, account, calendar, start, length_minutes, format, self.policy, Actor.parse(actor), now
+            )
             return [booking, account, calendar], booking_outcome(booking)
 
-        return self._execute("reserve_session", {"room_id": room_id, "starts_at": start, "length_minutes": length_minutes, "format": format, "actor": str(actor)}, command_id, decide)
+        return self._execute(
+            "reserve_session",
+            {
+                "room_id": room_id,
+                "starts_at": start,
+                "length_minutes": length_minutes,
+                "format": format,
+                "actor": str(actor),
+            },
+            command_id,
+            decide,
+        )
 
-    def confirm_session(self, booking_id: str, *, actor: str | Actor,
-                        command_id: str | None = None) -> dict[str, Any]:
+    def confirm_session(
+        self, booking_id: str, *, actor: str | Actor, command_id: str | None = None
+    ) -> dict[str, Any]:
         def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
             booking = self._load(Booking, booking_id, "booking")
             booking.confirm(Actor.parse(actor), now)
             return [booking], booking_outcome(booking)
 
-        return self._execute("confirm_session", {"booking_id": booking_id, "actor": str(actor)}, command_id, decide)
+        return self._execute(
+            "confirm_session", {"booking_id": booking_id, "actor": str(actor)}, command_id, decide
+        )
 
-    def decline_session(self, booking_id: str, reason: str = "", *, actor: str | Actor,
-                        command_id: str | None = None) -> dict[str, Any]:
+    def decline_session(
+        self, booking_id: str, reason: str = "", *, actor: str | Actor, command_id: str | None = None
+    ) -> dict[str, Any]:
         _check_text(reason, "reason")
 
         def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
@@ -114,11 +177,22 @@ class BookingService(Application):
             booking.decline(account, calendar, reason, Actor.parse(actor), now)
             return [booking, account, calendar], booking_outcome(booking)
 
-        return self._execute("decline_session", {"booking_id": booking_id, "reason": reason, "actor": str(actor)}, command_id, decide)
+        return self._execute(
+            "decline_session",
+            {"booking_id": booking_id, "reason": reason, "actor": str(actor)},
+            command_id,
+            decide,
+        )
 
-    def reschedule_session(self, booking_id: str, starts_at: datetime | str,
-                           accept_forfeit: bool = False, *, actor: str | Actor,
-                           command_id: str | None = None) -> dict[str, Any]:
+    def reschedule_session(
+        self,
+        booking_id: str,
+        starts_at: datetime | str,
+        accept_forfeit: bool = False,
+        *,
+        actor: str | Actor,
+        command_id: str | None = None,
+    ) -> dict[str, Any]:
         start = to_utc(starts_at, "starts_at")
         _check_flag(accept_forfeit, "accept_forfeit")
 
@@ -127,10 +201,27 @@ class BookingService(Application):
             booking.reschedule(account, calendar, start, accept_forfeit, Actor.parse(actor), now)
             return [booking, account, calendar], booking_outcome(booking)
 
-        return self._execute("reschedule_session", {"booking_id": booking_id, "starts_at": start, "accept_forfeit": accept_forfeit, "actor": str(actor)}, command_id, decide)
+        return self._execute(
+            "reschedule_session",
+            {
+                "booking_id": booking_id,
+                "starts_at": start,
+                "accept_forfeit": accept_forfeit,
+                "actor": str(actor),
+            },
+            command_id,
+            decide,
+        )
 
-    def cancel_session(self, booking_id: str, reason: str = "", accept_forfeit: bool = False, *,
-                       actor: str | Actor, command_id: str | None = None) -> dict[str, Any]:
+    def cancel_session(
+        self,
+        booking_id: str,
+        reason: str = "",
+        accept_forfeit: bool = False,
+        *,
+        actor: str | Actor,
+        command_id: str | None = None,
+    ) -> dict[str, Any]:
         _check_text(reason, "reason")
         _check_flag(accept_forfeit, "accept_forfeit")
 
@@ -139,37 +230,60 @@ class BookingService(Application):
             booking.cancel(account, calendar, reason, accept_forfeit, Actor.parse(actor), now)
             return [booking, account, calendar], booking_outcome(booking)
 
-        return self._execute("cancel_session", {"booking_id": booking_id, "reason": reason, "accept_forfeit": accept_forfeit, "actor": str(actor)}, command_id, decide)
+        return self._execute(
+            "cancel_session",
+            {
+                "booking_id": booking_id,
+                "reason": reason,
+                "accept_forfeit": accept_forfeit,
+                "actor": str(actor),
+            },
+            command_id,
+            decide,
+        )
 
-    def record_member_joined(self, booking_id: str, *, actor: str | Actor,
-                             command_id: str | None = None) -> dict[str, Any]:
+    def record_member_joined(
+        self, booking_id: str, *, actor: str | Actor, command_id: str | None = None
+    ) -> dict[str, Any]:
         def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
             booking = self._load(Booking, booking_id, "booking")
             booking.record_member_joined(Actor.parse(actor), now)
             return [booking], booking_outcome(booking)
 
-        return self._execute("record_member_joined", {"booking_id": booking_id, "actor": str(actor)}, command_id, decide)
+        return self._execute(
+            "record_member_joined", {"booking_id": booking_id, "actor": str(actor)}, command_id, decide
+        )
 
-    def complete_session(self, booking_id: str, *, actor: str | Actor,
-                         command_id: str | None = None) -> dict[str, Any]:
+    def complete_session(
+        self, booking_id: str, *, actor: str | Actor, command_id: str | None = None
+    ) -> dict[str, Any]:
         def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
             booking, account = self._booking_and_account(booking_id, now)
             booking.complete(account, Actor.parse(actor), now)
             return [booking, account], booking_outcome(booking)
 
-        return self._execute("complete_session", {"booking_id": booking_id, "actor": str(actor)}, command_id, decide)
+        return self._execute(
+            "complete_session", {"booking_id": booking_id, "actor": str(actor)}, command_id, decide
+        )
 
-    def report_no_show(self, booking_id: str, absent_party: str, *, actor: str | Actor,
-                       command_id: str | None = None) -> dict[str, Any]:
+    def report_no_show(
+        self, booking_id: str, absent_party: str, *, actor: str | Actor, command_id: str | None = None
+    ) -> dict[str, Any]:
         def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
             booking, account = self._booking_and_account(booking_id, now)
             booking.report_no_show(account, absent_party, Actor.parse(actor), now)
             return [booking, account], booking_outcome(booking)
 
-        return self._execute("report_no_show", {"booking_id": booking_id, "absent_party": absent_party, "actor": str(actor)}, command_id, decide)
+        return self._execute(
+            "report_no_show",
+            {"booking_id": booking_id, "absent_party": absent_party, "actor": str(actor)},
+            command_id,
+            decide,
+        )
 
-    def revoke_forfeit(self, booking_id: str, reason: str, *, actor: str | Actor,
-                       command_id: str | None = None) -> dict[str, Any]:
+    def revoke_forfeit(
+        self, booking_id: str, reason: str, *, actor: str | Actor, command_id: str | None = None
+    ) -> dict[str, Any]:
         _check_text(reason, "reason")
 
         def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
@@ -177,7 +291,12 @@ class BookingService(Application):
             booking.revoke_forfeit(account, reason, Actor.parse(actor), now)
             return [booking, account], {**booking_outcome(booking), "balance": account.balance()}
 
-        return self._execute("revoke_forfeit", {"booking_id": booking_id, "reason": reason, "actor": str(actor)}, command_id, decide)
+        return self._execute(
+            "revoke_forfeit",
+            {"booking_id": booking_id, "reason": reason, "actor": str(actor)},
+            command_id,
+            decide,
+        )
 
     def record_deadline(self, booking_id: str, kind: str, due: datetime | str) -> dict[str, Any]:
         """The scheduler's command: records the deadline event only if it is still current."""
@@ -209,8 +328,9 @@ class BookingService(Application):
         review = self.get_booking(booking_id).review_policy(self.clock.now())
         return {k: iso(v) if isinstance(v, datetime) else v for k, v in review.items()}
 
-    def available_starts(self, provider_id: str, length_minutes: int, begin: datetime | str,
-                         end: datetime | str) -> list[datetime]:
+    def available_starts(
+        self, provider_id: str, length_minutes: int, begin: datetime | str, end: datetime | str
+    ) -> list[datetime]:
         length = check_length(length_minutes, self.policy)
         start, finish = to_utc(begin, "from"), to_utc(end, "to")
         if finish < start:
@@ -221,8 +341,9 @@ class BookingService(Application):
 
     # --- machinery -------------------------------------------------------------------------
 
-    def _execute(self, command: str, arguments: dict[str, Any], command_id: str | None,
-                 decide: Decision) -> dict[str, Any]:
+    def _execute(
+        self, command: str, arguments: dict[str, Any], command_id: str | None, decide: Decision
+    ) -> dict[str, Any]:
         """Decide and save atomically; retry on version conflicts; replay known command ids."""
         digest = fingerprint(command, arguments)
         record_id = CommandRecord.id_for(check_command_id(command_id)) if command_id is not None else None
@@ -230,7 +351,10 @@ class BookingService(Application):
             if record_id is not None:
                 existing = self._find(CommandRecord, record_id)
                 if existing is not None:
-                    return {**existing.replay(command, digest), "position": self.recorder.max_notification_id()}
+                    return {
+                        **existing.replay(command, digest),
+                        "position": self.recorder.max_notification_id(),
+                    }
             now = self.clock.now()
             aggregates, outcome = decide(now)
             if command_id is not None:
@@ -238,7 +362,7 @@ class BookingService(Application):
             try:
                 recordings = self.save(*aggregates)
             except IntegrityError:
-                time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))  # noqa: S311
+                time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
                 continue
             position = max((r.notification.id for r in recordings), default=None)
             return {**outcome, "position": position}
@@ -262,11 +386,14 @@ class BookingService(Application):
         return aggregate if isinstance(aggregate, cls) else None
 
     def _account(self, member_id: str, now: datetime) -> CreditAccount:
-        return self._find(CreditAccount, CreditAccount.id_for(member_id)) or CreditAccount.open(member_id, now)
+        return self._find(CreditAccount, CreditAccount.id_for(member_id)) or CreditAccount.open(
+            member_id, now
+        )
 
     def _calendar(self, provider_id: str, now: datetime) -> ProviderCalendar:
-        return (self._find(ProviderCalendar, ProviderCalendar.id_for(provider_id))
-                or ProviderCalendar.open(provider_id, now))
+        return self._find(ProviderCalendar, ProviderCalendar.id_for(provider_id)) or ProviderCalendar.open(
+            provider_id, now
+        )
 
     def _booking_and_account(self, booking_id: str, now: datetime) -> tuple[Booking, CreditAccount]:
         booking = self._load(Booking, booking_id, "booking")

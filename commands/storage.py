@@ -42,6 +42,4 @@ def event_store_env(database_url: str) -> dict[str, str]:
         if "schema" in query:
             env["POSTGRES_SCHEMA"] = query["schema"][0]
         return env
-    raise ValueError(
-        f"unsupported database URL {database_url!r}; use sqlite:///path or postgresql://…"
-    )
+    raise ValueError(f"unsupported database URL {database_url!r}; use sqlite:///path or postgresql://…")

@@ -22,8 +22,7 @@ class Actor:
         kind, sep, ident = str(text).partition(":")
         if not sep or kind not in KINDS or not ident.strip() or len(ident) > 200:
             raise InvalidInput(
-                f"actor must look like '<kind>:<id>' with kind one of {', '.join(KINDS)}; "
-                f"got {text!r}"
+                f"actor must look like '<kind>:<id>' with kind one of {', '.join(KINDS)}; got {text!r}"
             )
         return cls(kind, ident)
 

@@ -79,7 +79,8 @@ class Availability:
             "timezone": self.timezone,
             "weekly": [
                 {"weekday": WEEKDAYS[day], **w.to_dict()}
-                for day, windows in self.weekly.items() for w in windows
+                for day, windows in self.weekly.items()
+                for w in windows
             ],
             "exceptions": [
                 {"date": day.isoformat(), "windows": [w.to_dict() for w in windows]}

@@ -162,10 +162,21 @@ class Booking(Aggregate):
             booking.restored.append(self.credit_id)
 
     def __init__(
-        self, room_id: str, member_id: str, provider_id: str, starts_at: datetime,
-        ends_at: datetime, length_minutes: int, format: str, confirm_by: datetime,  # noqa: A002
-        free_until: datetime, session_end_due: datetime, credit_id: str,
-        policy: dict[str, Any], policy_version: str, actor: str,
+        self,
+        room_id: str,
+        member_id: str,
+        provider_id: str,
+        starts_at: datetime,
+        ends_at: datetime,
+        length_minutes: int,
+        format: str,
+        confirm_by: datetime,
+        free_until: datetime,
+        session_end_due: datetime,
+        credit_id: str,
+        policy: dict[str, Any],
+        policy_version: str,
+        actor: str,
     ) -> None:
         self.room_id = room_id
         self.member_id = member_id
@@ -191,9 +202,16 @@ class Booking(Aggregate):
 
     @classmethod
     def reserve(
-        cls, room: Room, account: CreditAccount, calendar: ProviderCalendar,
-        starts_at: datetime, length_minutes: int, format: str,  # noqa: A002
-        policy: Policy, actor: Actor, now: datetime,
+        cls,
+        room: Room,
+        account: CreditAccount,
+        calendar: ProviderCalendar,
+        starts_at: datetime,
+        length_minutes: int,
+        format: str,
+        policy: Policy,
+        actor: Actor,
+        now: datetime,
     ) -> Booking:
         """Reserve a session: hold a slot in the calendar and a credit in the ledger."""
         if not actor.is_("member", room.member_id):
@@ -205,10 +223,20 @@ class Booking(Aggregate):
         calendar.hold(str(booking_id), starts_at, ends_at, policy, actor, now)
         credit_id = account.hold(str(booking_id), actor, now)
         return cls._create(
-            cls.SessionReserved, id=booking_id, timestamp=now, actor=str(actor),
-            room_id=str(room.id), member_id=room.member_id, provider_id=room.provider_id,
-            starts_at=starts_at, ends_at=ends_at, length_minutes=length_minutes, format=format,
-            credit_id=credit_id, policy=policy.to_dict(), policy_version=policy.version,
+            cls.SessionReserved,
+            id=booking_id,
+            timestamp=now,
+            actor=str(actor),
+            room_id=str(room.id),
+            member_id=room.member_id,
+            provider_id=room.provider_id,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            length_minutes=length_minutes,
+            format=format,
+            credit_id=credit_id,
+            policy=policy.to_dict(),
+            policy_version=policy.version,
             **_deadlines(starts_at, ends_at, policy),
         )
 
@@ -224,8 +252,12 @@ class Booking(Aggregate):
         self.trigger_event(self.ProviderConfirmed, actor=str(actor), timestamp=now)
 
     def decline(
-        self, account: CreditAccount, calendar: ProviderCalendar, reason: str,
-        actor: Actor, now: datetime,
+        self,
+        account: CreditAccount,
+        calendar: ProviderCalendar,
+        reason: str,
+        actor: Actor,
+        now: datetime,
     ) -> None:
         self._check_actor(actor, "provider", action="decline")
         self._check_status("decline", PENDING)
@@ -235,8 +267,13 @@ class Booking(Aggregate):
     # --- member (or provider) changes ------------------------------------------------------
 
     def reschedule(
-        self, account: CreditAccount, calendar: ProviderCalendar, starts_at: datetime,
-        accept_forfeit: bool, actor: Actor, now: datetime,
+        self,
+        account: CreditAccount,
+        calendar: ProviderCalendar,
+        starts_at: datetime,
+        accept_forfeit: bool,
+        actor: Actor,
+        now: datetime,
     ) -> None:
         self._check_actor(actor, "member", action="reschedule")
         self._check_status("reschedule", PENDING, CONFIRMED)
@@ -257,14 +294,25 @@ class Booking(Aggregate):
             self._forfeit(account, "late_reschedule", actor, now)
             credit_id = account.hold(str(self.id), actor, now)
         self.trigger_event(
-            self.Rescheduled, previous_starts_at=self.starts_at, starts_at=starts_at,
-            ends_at=ends_at, free=free, credit_id=credit_id, actor=str(actor), timestamp=now,
+            self.Rescheduled,
+            previous_starts_at=self.starts_at,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            free=free,
+            credit_id=credit_id,
+            actor=str(actor),
+            timestamp=now,
             **_deadlines(starts_at, ends_at, policy),
         )
 
     def cancel(
-        self, account: CreditAccount, calendar: ProviderCalendar, reason: str,
-        accept_forfeit: bool, actor: Actor, now: datetime,
+        self,
+        account: CreditAccount,
+        calendar: ProviderCalendar,
+        reason: str,
+        accept_forfeit: bool,
+        actor: Actor,
+        now: datetime,
     ) -> None:
         party = self._check_actor(actor, "member", "provider", action="cancel")
         self._check_status("cancel", PENDING, CONFIRMED)
@@ -301,9 +349,7 @@ class Booking(Aggregate):
         self._check_started("complete", now)
         self._complete(account, actor, now)
 
-    def report_no_show(
-        self, account: CreditAccount, absent_party: str, actor: Actor, now: datetime
-    ) -> None:
+    def report_no_show(self, account: CreditAccount, absent_party: str, actor: Actor, now: datetime) -> None:
         if absent_party == "member":
             self._check_actor(actor, "provider", action="report the member absent")
         elif absent_party == "provider":
@@ -329,7 +375,11 @@ class Booking(Aggregate):
     # --- deadlines -------------------------------------------------------------------------
 
     def record_deadline(
-        self, kind: str, due: datetime, account: CreditAccount, calendar: ProviderCalendar,
+        self,
+        kind: str,
+        due: datetime,
+        account: CreditAccount,
+        calendar: ProviderCalendar,
         now: datetime,
     ) -> bool:
         """Record a deadline event if ``due`` is still this booking's deadline of ``kind``.
@@ -354,15 +404,21 @@ class Booking(Aggregate):
         if kind == CONFIRMATION:
             return self.status == PENDING and due == self.confirm_by
         if kind == FREE_CANCELLATION:
-            return (self.status in (PENDING, CONFIRMED) and due == self.free_until
-                    and self.free_cancellation_closed != due)
+            return (
+                self.status in (PENDING, CONFIRMED)
+                and due == self.free_until
+                and self.free_cancellation_closed != due
+            )
         if kind == SESSION_END:
             return self.status == CONFIRMED and due == self.session_end_due
         raise InvalidInput(f"deadline kind must be one of {', '.join(DEADLINE_KINDS)}; got {kind!r}")
 
     def pending_deadlines(self) -> list[tuple[str, datetime]]:
-        candidates = ((CONFIRMATION, self.confirm_by), (FREE_CANCELLATION, self.free_until),
-                      (SESSION_END, self.session_end_due))
+        candidates = (
+            (CONFIRMATION, self.confirm_by),
+            (FREE_CANCELLATION, self.free_until),
+            (SESSION_END, self.session_end_due),
+        )
         return [(k, due) for k, due in candidates if self.deadline_is_current(k, due)]
 
     # --- queries ---------------------------------------------------------------------------
@@ -380,8 +436,11 @@ class Booking(Aggregate):
         open_ = self.status in (PENDING, CONFIRMED) and now < self.starts_at
         free = self.is_free_to_change(now)
         if not open_:
-            why = f"the booking is {self.status}" if self.status not in (PENDING, CONFIRMED) \
+            why = (
+                f"the booking is {self.status}"
+                if self.status not in (PENDING, CONFIRMED)
                 else "the session has started"
+            )
             outcome = "not_allowed"
         elif self.status == PENDING:
             why, outcome = "the provider has not confirmed yet, so changes are free", "free"
@@ -391,9 +450,14 @@ class Booking(Aggregate):
             why = f"it is {iso(self.free_until)} or later, so the session credit is forfeited"
             outcome = "forfeit"
         return {
-            "cancel": outcome, "reschedule": outcome, "free": open_ and free, "why": why,
-            "free_until": self.free_until, "confirm_by": self.confirm_by,
-            "policy_version": self.policy_version, "policy": self.booking_policy.describe(),
+            "cancel": outcome,
+            "reschedule": outcome,
+            "free": open_ and free,
+            "why": why,
+            "free_until": self.free_until,
+            "confirm_by": self.confirm_by,
+            "policy_version": self.policy_version,
+            "policy": self.booking_policy.describe(),
             "requires_accept_forfeit": open_ and not free,
         }
 
@@ -429,7 +493,9 @@ class Booking(Aggregate):
             "Repeat with accept_forfeit=true to proceed."
         )
 
-    def _give_back(self, account: CreditAccount, calendar: ProviderCalendar, actor: Actor, now: datetime) -> None:
+    def _give_back(
+        self, account: CreditAccount, calendar: ProviderCalendar, actor: Actor, now: datetime
+    ) -> None:
         account.release(self.credit_id, str(self.id), actor, now)
         calendar.release(str(self.id), actor, now)
 

@@ -85,14 +85,23 @@ class ProviderCalendar(Aggregate):
         )
 
     def hold(
-        self, booking_id: str, starts_at: datetime, ends_at: datetime, policy: Policy,
-        actor: Actor, now: datetime,
+        self,
+        booking_id: str,
+        starts_at: datetime,
+        ends_at: datetime,
+        policy: Policy,
+        actor: Actor,
+        now: datetime,
     ) -> None:
         """Hold the slot, refusing it unless every booking rule holds (this is the one check)."""
         self.check_bookable(starts_at, ends_at, policy, now, ignoring=booking_id)
         self.trigger_event(
-            self.SlotHeld, booking_id=booking_id, starts_at=starts_at, ends_at=ends_at,
-            actor=str(actor), timestamp=now,
+            self.SlotHeld,
+            booking_id=booking_id,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            actor=str(actor),
+            timestamp=now,
         )
 
     def release(self, booking_id: str, actor: Actor, now: datetime) -> None:
@@ -102,7 +111,11 @@ class ProviderCalendar(Aggregate):
     # rules and queries
 
     def check_bookable(
-        self, starts_at: datetime, ends_at: datetime, policy: Policy, now: datetime,
+        self,
+        starts_at: datetime,
+        ends_at: datetime,
+        policy: Policy,
+        now: datetime,
         ignoring: str | None = None,
     ) -> None:
         if starts_at - now < policy.min_notice:
@@ -129,8 +142,7 @@ class ProviderCalendar(Aggregate):
         clash = next(self.overlapping(starts_at, ends_at, ignoring), None)
         if clash is not None:
             raise SlotUnavailable(
-                f"provider {self.provider_id} already has a session from "
-                f"{iso(clash[0])} to {iso(clash[1])}"
+                f"provider {self.provider_id} already has a session from {iso(clash[0])} to {iso(clash[1])}"
             )
 
     def overlapping(
@@ -157,8 +169,11 @@ class ProviderCalendar(Aggregate):
 
 
 def check_length(length_minutes: object, policy: Policy) -> timedelta:
-    if not isinstance(length_minutes, int) or isinstance(length_minutes, bool) \
-            or length_minutes not in policy.lengths:
+    if (
+        not isinstance(length_minutes, int)
+        or isinstance(length_minutes, bool)
+        or length_minutes not in policy.lengths
+    ):
         raise InvalidInput(
             f"length_minutes must be one of {', '.join(map(str, policy.lengths))}; got {length_minutes!r}"
         )

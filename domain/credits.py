@@ -35,7 +35,9 @@ class CreditAccount(Aggregate):
             for _ in range(self.count):
                 credit_id = f"c{len(account.credits) + 1}"
                 account.credits[credit_id] = {
-                    "source": self.source, "status": "available", "booking_id": None,
+                    "source": self.source,
+                    "status": "available",
+                    "booking_id": None,
                 }
 
     class CreditHeld(Aggregate.Event):
@@ -90,9 +92,7 @@ class CreditAccount(Aggregate):
 
     @classmethod
     def open(cls, member_id: str, now: datetime) -> CreditAccount:
-        return cls._create(
-            cls.AccountOpened, id=cls.id_for(member_id), member_id=member_id, timestamp=now
-        )
+        return cls._create(cls.AccountOpened, id=cls.id_for(member_id), member_id=member_id, timestamp=now)
 
     # commands
 
@@ -106,8 +106,12 @@ class CreditAccount(Aggregate):
         if actor.kind not in ("system", "operator") and not actor.is_("member", self.member_id):
             raise NotAllowed(f"{actor} may not add credits for member {self.member_id}")
         self.trigger_event(
-            self.CreditsAdded, source=source, count=count, reference=reference,
-            actor=str(actor), timestamp=now,
+            self.CreditsAdded,
+            source=source,
+            count=count,
+            reference=reference,
+            actor=str(actor),
+            timestamp=now,
         )
 
     def hold(self, booking_id: str, actor: Actor, now: datetime) -> str:
@@ -118,7 +122,10 @@ class CreditAccount(Aggregate):
                 f"member {self.member_id} has no available session credit; purchase one first"
             )
         self.trigger_event(
-            self.CreditHeld, credit_id=credit_id, booking_id=booking_id, actor=str(actor),
+            self.CreditHeld,
+            credit_id=credit_id,
+            booking_id=booking_id,
+            actor=str(actor),
             timestamp=now,
         )
         return credit_id
@@ -126,35 +133,45 @@ class CreditAccount(Aggregate):
     def release(self, credit_id: str, booking_id: str, actor: Actor, now: datetime) -> None:
         self._check_held_for(credit_id, booking_id)
         self.trigger_event(
-            self.CreditReleased, credit_id=credit_id, booking_id=booking_id, actor=str(actor),
+            self.CreditReleased,
+            credit_id=credit_id,
+            booking_id=booking_id,
+            actor=str(actor),
             timestamp=now,
         )
 
     def consume(self, credit_id: str, booking_id: str, actor: Actor, now: datetime) -> None:
         self._check_held_for(credit_id, booking_id)
         self.trigger_event(
-            self.CreditConsumed, credit_id=credit_id, booking_id=booking_id, actor=str(actor),
+            self.CreditConsumed,
+            credit_id=credit_id,
+            booking_id=booking_id,
+            actor=str(actor),
             timestamp=now,
         )
 
-    def forfeit(
-        self, credit_id: str, booking_id: str, reason: str, actor: Actor, now: datetime
-    ) -> None:
+    def forfeit(self, credit_id: str, booking_id: str, reason: str, actor: Actor, now: datetime) -> None:
         self._check_held_for(credit_id, booking_id)
         self.trigger_event(
-            self.CreditForfeited, credit_id=credit_id, booking_id=booking_id, reason=reason,
-            actor=str(actor), timestamp=now,
+            self.CreditForfeited,
+            credit_id=credit_id,
+            booking_id=booking_id,
+            reason=reason,
+            actor=str(actor),
+            timestamp=now,
         )
 
-    def restore(
-        self, credit_id: str, booking_id: str, reason: str, actor: Actor, now: datetime
-    ) -> None:
+    def restore(self, credit_id: str, booking_id: str, reason: str, actor: Actor, now: datetime) -> None:
         credit = self.credits.get(credit_id)
         if not credit or credit["status"] != "forfeited" or credit["booking_id"] != booking_id:
             raise InvalidTransition(f"credit {credit_id} is not forfeited by booking {booking_id}")
         self.trigger_event(
-            self.CreditRestored, credit_id=credit_id, booking_id=booking_id, reason=reason,
-            actor=str(actor), timestamp=now,
+            self.CreditRestored,
+            credit_id=credit_id,
+            booking_id=booking_id,
+            reason=reason,
+            actor=str(actor),
+            timestamp=now,
         )
 
     # queries

@@ -28,8 +28,14 @@ class Policy:
     join_opens_before: timedelta = field(default=timedelta(minutes=15))
 
     def __post_init__(self) -> None:
-        for name in ("free_cancel_window", "confirm_window", "min_notice", "horizon",
-                     "no_show_grace", "join_opens_before"):
+        for name in (
+            "free_cancel_window",
+            "confirm_window",
+            "min_notice",
+            "horizon",
+            "no_show_grace",
+            "join_opens_before",
+        ):
             if getattr(self, name) < timedelta(0):
                 raise ValueError(f"{name} must not be negative")
         if self.slot_step <= timedelta(0) or self.slot_step.total_seconds() % 60:
@@ -37,8 +43,10 @@ class Policy:
         if not self.lengths or any(n <= 0 for n in self.lengths):
             raise ValueError("lengths must be positive minutes")
         if self.min_notice < self.confirm_window:
-            raise ValueError("min_notice must be at least confirm_window, "
-                             "or a booking could be reserved past its confirmation deadline")
+            raise ValueError(
+                "min_notice must be at least confirm_window, "
+                "or a booking could be reserved past its confirmation deadline"
+            )
 
     @property
     def version(self) -> str:

@@ -28,8 +28,12 @@ class Room(Aggregate):
         if actor.kind not in ("system", "operator") and not actor.is_("member", member_id):
             raise NotAllowed(f"{actor} may not open a room for member {member_id}")
         return cls._create(
-            cls.RoomOpened, id=uuid4(), member_id=member_id, provider_id=provider_id,
-            actor=str(actor), timestamp=now,
+            cls.RoomOpened,
+            id=uuid4(),
+            member_id=member_id,
+            provider_id=provider_id,
+            actor=str(actor),
+            timestamp=now,
         )
 
 

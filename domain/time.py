@@ -58,9 +58,7 @@ def format_duration(value: timedelta) -> str:
     hours, rest = divmod(rest, 3600)
     minutes, seconds = divmod(rest, 60)
     text = "P" + (f"{days}D" if days else "")
-    clock = "".join(
-        f"{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M"), (seconds, "S")) if n
-    )
+    clock = "".join(f"{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M"), (seconds, "S")) if n)
     if clock:
         text += "T" + clock
     return text if text != "P" else "PT0S"

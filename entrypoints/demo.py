@@ -44,27 +44,39 @@ def tell_story(app: BookingService, clock: ManualClock) -> None:
     say = _Narrator(clock)
     room = app.open_room(MEMBER, PROVIDER, actor="system:demo")
     say(f"Room {room['room_id'][:8]} opened: member {MEMBER} with provider {PROVIDER}.")
-    app.publish_availability(PROVIDER, {
-        "timezone": "Europe/London",
-        "weekly": [{"weekday": d, "start": "09:00", "end": "17:00"} for d in WEEKDAYS],
-    }, actor=f"provider:{PROVIDER}")
+    app.publish_availability(
+        PROVIDER,
+        {
+            "timezone": "Europe/London",
+            "weekly": [{"weekday": d, "start": "09:00", "end": "17:00"} for d in WEEKDAYS],
+        },
+        actor=f"provider:{PROVIDER}",
+    )
     say(f"{PROVIDER} publishes availability: weekdays 09:00-17:00 Europe/London.")
     app.add_credits(MEMBER, "purchase", 1, "order-1001", actor=f"member:{MEMBER}")
     say(f"{MEMBER} buys one session credit. Balance: {_balance(app)}.")
 
-    options = app.available_starts(PROVIDER, 45, clock.now() + timedelta(days=4), clock.now() + timedelta(days=5))
+    options = app.available_starts(
+        PROVIDER, 45, clock.now() + timedelta(days=4), clock.now() + timedelta(days=5)
+    )
     booking = app.reserve_session(room["room_id"], options[4], 45, "video", actor=f"member:{MEMBER}")
     booking_id = booking["booking_id"]
-    say(f"{MEMBER} reserves a 45-minute video session at {booking['starts_at']} "
-        f"(confirm by {booking['confirm_by']}, free to cancel until {booking['free_until']}).")
+    say(
+        f"{MEMBER} reserves a 45-minute video session at {booking['starts_at']} "
+        f"(confirm by {booking['confirm_by']}, free to cancel until {booking['free_until']})."
+    )
     app.confirm_session(booking_id, actor=f"provider:{PROVIDER}")
     say(f"{PROVIDER} confirms.")
 
     clock.advance(timedelta(hours=2))
-    later = app.available_starts(PROVIDER, 45, clock.now() + timedelta(days=7), clock.now() + timedelta(days=8))
+    later = app.available_starts(
+        PROVIDER, 45, clock.now() + timedelta(days=7), clock.now() + timedelta(days=8)
+    )
     moved = app.reschedule_session(booking_id, later[2], actor=f"member:{MEMBER}")
-    say(f"{MEMBER} reschedules to {moved['starts_at']}: free, well before the 48-hour cut-off; "
-        f"the provider must confirm again.")
+    say(
+        f"{MEMBER} reschedules to {moved['starts_at']}: free, well before the 48-hour cut-off; "
+        f"the provider must confirm again."
+    )
     app.confirm_session(booking_id, actor=f"provider:{PROVIDER}")
     say(f"{PROVIDER} confirms the new time.")
 
@@ -80,13 +92,17 @@ def tell_story(app: BookingService, clock: ManualClock) -> None:
 
     app.add_credits(MEMBER, "employer", 1, "acme-benefit-2026", actor="system:demo")
     say(f"{MEMBER}'s employer grants a credit. Balance: {_balance(app)}.")
-    options = app.available_starts(PROVIDER, 30, clock.now() + timedelta(days=3), clock.now() + timedelta(days=4))
+    options = app.available_starts(
+        PROVIDER, 30, clock.now() + timedelta(days=3), clock.now() + timedelta(days=4)
+    )
     second = app.reserve_session(room["room_id"], options[0], 30, "chat", actor=f"member:{MEMBER}")
     say(f"{MEMBER} reserves a 30-minute chat session at {second['starts_at']}. Balance: {_balance(app)}.")
     clock.set(datetime.fromisoformat(second["confirm_by"]))
     fired = app.record_deadline(second["booking_id"], CONFIRMATION, second["confirm_by"])
-    say(f"{PROVIDER} never confirms; at {second['confirm_by']} the reservation is {fired['status']} "
-        f"and the credit returns. Balance: {_balance(app)}.")
+    say(
+        f"{PROVIDER} never confirms; at {second['confirm_by']} the reservation is {fired['status']} "
+        f"and the credit returns. Balance: {_balance(app)}."
+    )
 
 
 def _balance(app: BookingService) -> str:
