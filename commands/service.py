@@ -17,14 +17,15 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Mapper
 
+from audit.chain import ChainedMapper
 from commands.idempotency import CommandRecord, check_command_id, fingerprint
 from domain.actors import SCHEDULER, Actor
 from domain.booking import Booking
 from domain.calendar import ProviderCalendar, check_length
 from domain.credits import CreditAccount
-from domain.errors import ConcurrencyConflict, InvalidInput, NotFound
+from domain.errors import BookingError, ConcurrencyConflict, InvalidInput, NotFound
 from domain.policy import Policy
 from domain.room import Room
 from domain.time import Clock, iso, to_utc
@@ -47,6 +48,10 @@ class BookingService(Application):
         super().__init__(env=env)
         self.clock = clock
         self.policy = policy or Policy()
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """Every stored event carries its stream's hash-chain link (see ``audit.chain``)."""
+        return ChainedMapper(self.construct_transcoder(), recorder_of=lambda: self.recorder)
 
     # --- rooms, availability, credits ------------------------------------------------------
 
@@ -356,7 +361,14 @@ class BookingService(Application):
                         "position": self.recorder.max_notification_id(),
                     }
             now = self.clock.now()
-            aggregates, outcome = decide(now)
+            try:
+                aggregates, outcome = decide(now)
+            except BookingError:
+                # A concurrent twin (same command id) may have just committed and changed the
+                # state this decision refused on: then answer with the twin's outcome.
+                if record_id is not None and self._find(CommandRecord, record_id) is not None:
+                    continue
+                raise
             if command_id is not None:
                 aggregates = [*aggregates, CommandRecord.record(command_id, command, digest, outcome, now)]
             try:

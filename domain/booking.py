@@ -220,8 +220,10 @@ class Booking(Aggregate):
             raise InvalidInput(f"format must be one of {', '.join(FORMATS)}; got {format!r}")
         ends_at = starts_at + check_length(length_minutes, policy)
         booking_id = uuid4()
-        calendar.hold(str(booking_id), starts_at, ends_at, policy, actor, now)
+        # Check every rule before the first event, so a refusal leaves no aggregate changed.
+        calendar.check_bookable(starts_at, ends_at, policy, now)
         credit_id = account.hold(str(booking_id), actor, now)
+        calendar.hold(str(booking_id), starts_at, ends_at, policy, actor, now)
         return cls._create(
             cls.SessionReserved,
             id=booking_id,
@@ -244,7 +246,7 @@ class Booking(Aggregate):
 
     def confirm(self, actor: Actor, now: datetime) -> None:
         self._check_actor(actor, "provider", action="confirm")
-        self._check_status("confirm", PENDING)
+        self._check_status("confirm", now, PENDING)
         if now >= self.confirm_by:
             raise InvalidTransition(
                 f"too late to confirm: the confirmation deadline was {iso(self.confirm_by)}"
@@ -260,7 +262,7 @@ class Booking(Aggregate):
         now: datetime,
     ) -> None:
         self._check_actor(actor, "provider", action="decline")
-        self._check_status("decline", PENDING)
+        self._check_status("decline", now, PENDING)
         self.trigger_event(self.ProviderDeclined, reason=reason, actor=str(actor), timestamp=now)
         self._give_back(account, calendar, actor, now)
 
@@ -276,7 +278,7 @@ class Booking(Aggregate):
         now: datetime,
     ) -> None:
         self._check_actor(actor, "member", action="reschedule")
-        self._check_status("reschedule", PENDING, CONFIRMED)
+        self._check_status("reschedule", now, PENDING, CONFIRMED)
         self._check_before_start("reschedule", now)
         free = self.is_free_to_change(now)
         if not free and not accept_forfeit:
@@ -315,7 +317,7 @@ class Booking(Aggregate):
         now: datetime,
     ) -> None:
         party = self._check_actor(actor, "member", "provider", action="cancel")
-        self._check_status("cancel", PENDING, CONFIRMED)
+        self._check_status("cancel", now, PENDING, CONFIRMED)
         self._check_before_start("cancel", now)
         free = party == "provider" or self.is_free_to_change(now)
         if not free and not accept_forfeit:
@@ -334,7 +336,7 @@ class Booking(Aggregate):
     def record_member_joined(self, actor: Actor, now: datetime) -> None:
         if actor.kind not in ("platform", "operator", "system") and not actor.is_("member", self.member_id):
             raise NotAllowed(f"{actor} may not report attendance for booking {self.id}")
-        self._check_status("record a join", CONFIRMED)
+        self._check_status("record a join", now, CONFIRMED)
         opens = self.starts_at - self.booking_policy.join_opens_before
         if not opens <= now <= self.session_end_due:
             raise InvalidTransition(
@@ -345,7 +347,7 @@ class Booking(Aggregate):
 
     def complete(self, account: CreditAccount, actor: Actor, now: datetime) -> None:
         self._check_actor(actor, "provider", action="complete")
-        self._check_status("complete", CONFIRMED)
+        self._check_status("complete", now, CONFIRMED)
         self._check_started("complete", now)
         self._complete(account, actor, now)
 
@@ -357,7 +359,7 @@ class Booking(Aggregate):
                 self._check_actor(actor, "member", action="report the provider absent")
         else:
             raise InvalidInput(f"absent party must be 'member' or 'provider'; got {absent_party!r}")
-        self._check_status("record a no-show", CONFIRMED)
+        self._check_status("record a no-show", now, CONFIRMED)
         self._check_started("record a no-show", now)
         self._no_show(account, absent_party, actor, now)
 
@@ -427,18 +429,26 @@ class Booking(Aggregate):
     def booking_policy(self) -> Policy:
         return Policy.from_dict(self.policy)
 
+    def status_at(self, now: datetime) -> str:
+        """The status decisions use: a pending booking is expired from ``confirm_by`` on,
+        whether or not the scheduler has recorded ``ConfirmationExpired`` yet."""
+        if self.status == PENDING and now >= self.confirm_by:
+            return EXPIRED
+        return self.status
+
     def is_free_to_change(self, now: datetime) -> bool:
         """A member cancel/reschedule is free while unconfirmed or before ``free_until``."""
         return self.status == PENDING or now < self.free_until
 
     def review_policy(self, now: datetime) -> dict[str, Any]:
         """What a member cancel or reschedule would do right now, and why."""
-        open_ = self.status in (PENDING, CONFIRMED) and now < self.starts_at
+        status = self.status_at(now)
+        open_ = status in (PENDING, CONFIRMED) and now < self.starts_at
         free = self.is_free_to_change(now)
         if not open_:
             why = (
-                f"the booking is {self.status}"
-                if self.status not in (PENDING, CONFIRMED)
+                f"the booking is {status}"
+                if status not in (PENDING, CONFIRMED)
                 else "the session has started"
             )
             outcome = "not_allowed"
@@ -461,8 +471,9 @@ class Booking(Aggregate):
             "requires_accept_forfeit": open_ and not free,
         }
 
-    def allowed_actions(self) -> tuple[str, ...]:
-        return ACTIONS_BY_STATUS.get(self.status, ())
+    def allowed_actions(self, now: datetime | None = None) -> tuple[str, ...]:
+        """Next actions by status; given ``now``, by the status decisions would use then."""
+        return ACTIONS_BY_STATUS.get(self.status if now is None else self.status_at(now), ())
 
     # --- private helpers -------------------------------------------------------------------
 
@@ -474,9 +485,10 @@ class Booking(Aggregate):
         allowed = " or ".join(f"{p} {owners[p]}" for p in parties)
         raise NotAllowed(f"{actor} may not {action} booking {self.id}; only {allowed} may")
 
-    def _check_status(self, action: str, *allowed: str) -> None:
-        if self.status not in allowed:
-            raise InvalidTransition(f"cannot {action} a booking that is {self.status}")
+    def _check_status(self, action: str, now: datetime, *allowed: str) -> None:
+        status = self.status_at(now)
+        if status not in allowed:
+            raise InvalidTransition(f"cannot {action} a booking that is {status}")
 
     def _check_before_start(self, action: str, now: datetime) -> None:
         if now >= self.starts_at:

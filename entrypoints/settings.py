@@ -34,6 +34,9 @@ class Settings:
     database_url: str
     policy: Policy = field(default_factory=Policy)
     data_dir: Path = Path("data")
+    api_tokens: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (token, role); never logged
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
 
     @property
     def is_embedded(self) -> bool:
@@ -49,7 +52,14 @@ class Settings:
                 "BOOKING_DATABASE_URL must be sqlite:///path or postgresql://user@host:port/db; "
                 f"got {database_url!r}"
             )
-        return cls(database_url=database_url, policy=policy_from_env(env), data_dir=data_dir)
+        return cls(
+            database_url=database_url,
+            policy=policy_from_env(env),
+            data_dir=data_dir,
+            api_tokens=api_tokens_from_env(env),
+            http_host=env.get("BOOKING_HTTP_HOST") or "127.0.0.1",
+            http_port=_port(env.get("BOOKING_HTTP_PORT") or "8000"),
+        )
 
 
 def policy_from_env(env: Mapping[str, str]) -> Policy:
@@ -68,7 +78,10 @@ def policy_from_env(env: Mapping[str, str]) -> Policy:
     try:
         return Policy(**values)  # type: ignore[arg-type]
     except ValueError as error:
-        raise SettingsError(f"booking policy settings are inconsistent: {error}") from None
+        message = str(error)
+        for variable, name in (*POLICY_VARIABLES.items(), ("BOOKING_LENGTHS", "lengths")):
+            message = message.replace(name, variable)  # name the variable the operator sets
+        raise SettingsError(f"booking policy settings are inconsistent: {message}") from None
 
 
 def _duration(env: Mapping[str, str], variable: str) -> timedelta:
@@ -78,3 +91,38 @@ def _duration(env: Mapping[str, str], variable: str) -> timedelta:
         raise SettingsError(
             f"{variable} must be an ISO 8601 duration such as PT48H or P60D; got {env[variable]!r}"
         ) from None
+
+
+API_ROLES = ("service", "auditor", "operator")
+
+
+def api_tokens_from_env(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """``BOOKING_API_TOKENS=tok1:service,tok2:auditor`` and/or a file of ``token:role`` lines."""
+    entries = [part for part in (env.get("BOOKING_API_TOKENS") or "").split(",") if part.strip()]
+    if env.get("BOOKING_API_TOKENS_FILE"):
+        path = Path(env["BOOKING_API_TOKENS_FILE"])
+        try:
+            lines = path.read_text().splitlines()
+        except OSError as error:
+            raise SettingsError(
+                f"BOOKING_API_TOKENS_FILE {str(path)!r} cannot be read: {error.strerror}"
+            ) from None
+        entries += [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    tokens: dict[str, str] = {}
+    for number, entry in enumerate(entries, start=1):
+        token, _, role = entry.strip().rpartition(":")
+        if not token or role not in API_ROLES:
+            raise SettingsError(
+                f"API token entry {number} must look like <token>:<role> with role one of "
+                f"{', '.join(API_ROLES)} (the token itself is not shown)"
+            )
+        if len(token) < 16:
+            raise SettingsError(f"API token entry {number} is shorter than 16 characters")
+        tokens[token] = role
+    return tuple(tokens.items())
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise SettingsError(f"BOOKING_HTTP_PORT must be a port number from 1 to 65535; got {text!r}")
+    return int(text)

@@ -1,0 +1,106 @@
+"""Policy numbers from configuration: the design's defaults, ISO 8601 durations, and a clear
+refusal naming the variable when a value is bad."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from domain.policy import Policy
+from domain.time import format_duration, parse_duration
+from entrypoints.settings import Settings, SettingsError
+
+
+def test_without_configuration_the_design_defaults_apply() -> None:
+    settings = Settings.from_env({})
+    assert settings.policy == Policy()
+    assert settings.policy.to_dict() == {
+        "free_cancel_window": "P2D",
+        "confirm_window": "P1D",
+        "min_notice": "P1D",
+        "horizon": "P60D",
+        "no_show_grace": "PT30M",
+        "slot_step": "PT15M",
+        "lengths": [30, 45, 60],
+        "join_opens_before": "PT15M",
+    }
+    assert settings.database_url.startswith("sqlite:///")
+
+
+def test_every_policy_number_can_be_configured() -> None:
+    policy = Settings.from_env(
+        {
+            "BOOKING_FREE_CANCEL_WINDOW": "PT72H",
+            "BOOKING_CONFIRM_WINDOW": "PT12H",
+            "BOOKING_MIN_NOTICE": "PT12H30M",
+            "BOOKING_HORIZON": "P2W",
+            "BOOKING_NO_SHOW_GRACE": "PT10M",
+            "BOOKING_SLOT_STEP": "PT5M",
+            "BOOKING_LENGTHS": "20, 50",
+        }
+    ).policy
+    assert policy == Policy(
+        free_cancel_window=timedelta(hours=72),
+        confirm_window=timedelta(hours=12),
+        min_notice=timedelta(hours=12, minutes=30),
+        horizon=timedelta(days=14),
+        no_show_grace=timedelta(minutes=10),
+        slot_step=timedelta(minutes=5),
+        lengths=(20, 50),
+    )
+    assert policy.version != Policy().version
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("BOOKING_FREE_CANCEL_WINDOW", "48h"),
+        ("BOOKING_FREE_CANCEL_WINDOW", "P1M"),  # months have no fixed length
+        ("BOOKING_CONFIRM_WINDOW", "PT"),
+        ("BOOKING_MIN_NOTICE", "-PT24H"),
+        ("BOOKING_HORIZON", "P1Y"),
+        ("BOOKING_NO_SHOW_GRACE", "thirty minutes"),
+        ("BOOKING_SLOT_STEP", "P"),
+        ("BOOKING_LENGTHS", "30;45"),
+        ("BOOKING_LENGTHS", "30,,60"),
+        ("BOOKING_DATABASE_URL", "mysql://db"),
+    ],
+)
+def test_a_malformed_value_is_refused_naming_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError) as refusal:
+        Settings.from_env({variable: value})
+    assert variable in str(refusal.value)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("BOOKING_MIN_NOTICE", "PT1H"),  # shorter than the confirmation window
+        ("BOOKING_CONFIRM_WINDOW", "PT25H"),  # longer than the minimum notice
+        ("BOOKING_SLOT_STEP", "PT0S"),
+        ("BOOKING_SLOT_STEP", "PT90S"),
+        ("BOOKING_LENGTHS", "0"),
+        ("BOOKING_LENGTHS", "-30,45"),
+    ],
+)
+def test_a_well_formed_but_unusable_value_is_refused_naming_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError) as refusal:
+        Settings.from_env({variable: value})
+    assert variable in str(refusal.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("PT48H", timedelta(hours=48)),
+        ("P60D", timedelta(days=60)),
+        ("pt15m", timedelta(minutes=15)),
+        ("P1DT30M", timedelta(days=1, minutes=30)),
+        ("PT90S", timedelta(seconds=90)),
+        ("P2W", timedelta(weeks=2)),
+    ],
+)
+def test_iso_durations_parse_and_render_back(text: str, value: timedelta) -> None:
+    assert parse_duration(text) == value
+    assert parse_duration(format_duration(value)) == value
