@@ -1,0 +1,148 @@
+"""Benchmark of the projections: rebuild throughput beside the raw read rate, and save-to-view lag.
+
+On a fresh schema of a PostgreSQL database it records a history of ``--events`` events
+(bulk-saved member stories, see the projection tests' ``history`` module), then in the same run:
+
+1. reads every notification with ``select_notifications`` only (no decoding): the raw read rate,
+   and again decoding each into a domain event with the application's mapper;
+2. rebuilds all three views from nothing: the rebuild rate, and its ratio to the raw rate;
+3. runs a ``ProjectionsRunner`` following new events while one client issues ``add_credits``
+   commands at a steady rate; for each command the lag is the time from the command's
+   return (its events saved) until every view's position has reached the command's position.
+
+The schema is dropped afterwards; it never touches other schemas.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import statistics
+import sys
+import threading
+import time
+import uuid
+
+import psycopg
+
+from commands.clock import SystemClock
+from commands.service import BookingService
+from commands.storage import event_store_env
+from projections.database import create_read_engine
+from projections.queries import ReadModels
+from projections.rebuild import rebuild_views
+from projections.runner import ProjectionsRunner
+from tests.integration.projections.history import EVENTS_PER_MEMBER, record_history
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--rate", type=float, default=20.0, help="commands per second while measuring lag")
+    parser.add_argument("--seconds", type=float, default=15.0, help="how long each lag run lasts")
+    parser.add_argument("--poll-intervals", default="0.2,0.05", help="runner poll intervals to measure")
+    args = parser.parse_args(argv)
+
+    schema = f"bench_projections_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(args.postgres_url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    url = f"{args.postgres_url}?schema={schema}"
+    try:
+        run(url, args)
+    finally:
+        with psycopg.connect(args.postgres_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    print("reproduce: PYTHONPATH=. python -m bench.projections " + shlex.join(argv or sys.argv[1:]))
+    return 0
+
+
+def run(url: str, args: argparse.Namespace) -> None:
+    app = BookingService(SystemClock(), env=event_store_env(url))
+    started = time.perf_counter()
+    head = record_history(app, -(-args.events // EVENTS_PER_MEMBER))
+    print(f"recorded {head} events in {time.perf_counter() - started:.1f} s")
+
+    started = time.perf_counter()
+    read, position = 0, 0
+    while batch := app.recorder.select_notifications(start=position + 1, limit=1000):
+        read += len(batch)
+        position = batch[-1].id
+    raw_seconds = time.perf_counter() - started
+    raw_rate = read / raw_seconds
+    print(f"raw read (select only):   {read} events in {raw_seconds:6.1f} s = {raw_rate:9.0f} events/s")
+
+    started = time.perf_counter()
+    decoded, position = 0, 0
+    while batch := app.recorder.select_notifications(start=position + 1, limit=1000):
+        decoded += sum(1 for n in batch if app.mapper.to_domain_event(n))
+        position = batch[-1].id
+    decode_rate = decoded / (time.perf_counter() - started)
+    print(f"read and decode:          {decoded} events at {decode_rate:9.0f} events/s")
+
+    started = time.perf_counter()
+    replayed = rebuild_views(url)
+    rebuild_seconds = time.perf_counter() - started
+    rebuild_rate = replayed / rebuild_seconds
+    label = "rebuild (3 views):"
+    print(f"{label:26}{replayed} events in {rebuild_seconds:6.1f} s = {rebuild_rate:9.0f} events/s")
+    print(f"rebuild / raw read ratio: {rebuild_rate / raw_rate:.3f}")
+
+    for poll_interval in (float(p) for p in args.poll_intervals.split(",")):
+        lags = measure_lag(app, url, poll_interval, args.rate, args.seconds)
+        print(
+            f"lag save→view at {args.rate:g} commands/s, poll {poll_interval:g} s: "
+            f"median {statistics.median(lags) * 1000:.0f} ms, p99 {percentile(lags, 99) * 1000:.0f} ms "
+            f"({len(lags)} commands)"
+        )
+    app.close()
+
+
+def measure_lag(
+    app: BookingService, url: str, poll_interval: float, rate: float, seconds: float
+) -> list[float]:
+    runner = ProjectionsRunner(url, poll_interval)
+    runner.catch_up()
+    stop = threading.Event()
+    follower = threading.Thread(target=runner.run_forever, args=(stop,))
+    follower.start()
+    views = ReadModels(create_read_engine(url))
+    waiting: list[tuple[int, float]] = []
+    lags: list[float] = []
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not (done.is_set() and not waiting):
+            reached = min(views.positions().values())
+            now = time.perf_counter()
+            with lock:
+                lags.extend(now - saved for position, saved in waiting if position <= reached)
+                waiting[:] = [(p, s) for p, s in waiting if p > reached]
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    interval, count = 1 / rate, int(rate * seconds)
+    begin = time.perf_counter()
+    for n in range(count):
+        time.sleep(max(0.0, begin + n * interval - time.perf_counter()))
+        position = app.add_credits(f"lag-member-{n % 50}", "purchase", 1)["position"]
+        with lock:
+            waiting.append((position, time.perf_counter()))
+    done.set()
+    watcher.join(60)
+    stop.set()
+    follower.join(60)
+    runner.close()
+    views.engine.dispose()
+    return lags
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""The SQLAlchemy engine for the read models, in the same database as the events.
+
+``sqlite:///path`` opens the same file as the event store (WAL, generous busy timeout);
+``postgresql://…?schema=s`` uses the psycopg 3 driver with that schema as search path.
+It must never create tables or read the environment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlencode, urlparse, urlunparse
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+
+
+def create_read_engine(database_url: str) -> sa.Engine:
+    """The read-model engine for ``sqlite:///path`` or ``postgresql://user@host:port/db[?schema=s]``."""
+    url = urlparse(database_url)
+    if url.scheme == "sqlite":
+        path = unquote(url.path)[1:]
+        if not path:
+            raise ValueError("a sqlite URL needs a file path, e.g. sqlite:///data/booking.db")
+        engine = sa.create_engine(f"sqlite:///{path}", connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+        event.listen(engine, "connect", _sqlite_on_connect)
+        return engine
+    if url.scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+        query = parse_qs(url.query)
+        schema = query.pop("schema", [None])[0]
+        connect_args: dict[str, Any] = {"connect_timeout": 10}
+        if schema:
+            if not schema.replace("_", "").isalnum():
+                raise ValueError(f"schema must be letters, digits and underscores; got {schema!r}")
+            connect_args["options"] = f"-csearch_path={schema}"
+        rest = urlencode({k: v[0] for k, v in query.items()})
+        driver_url = urlunparse(url._replace(scheme="postgresql+psycopg", query=rest))
+        return sa.create_engine(driver_url, connect_args=connect_args, pool_pre_ping=True)
+    raise ValueError(f"unsupported database URL {database_url!r}; use sqlite:///path or postgresql://…")
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+    finally:
+        cursor.close()

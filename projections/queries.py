@@ -1,0 +1,187 @@
+"""ReadModels: the queries the HTTP layer and the scheduler call on the views.
+
+Reads only; never writes a view row. Whether cancelling *now* is free is derived at read
+time from the session's status, ``starts_at`` and ``free_until`` against the ``now`` the
+caller passes (the handlers of the views never read a clock, so they cannot know "now").
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from domain.booking import ACTIONS_BY_STATUS, CONFIRMED, PENDING
+from domain.credits import SOURCES
+from domain.time import Clock
+from projections.deadlines import PendingDeadline
+from projections.tables import (
+    create_tables,
+    credit_balances_tables,
+    pending_deadlines_tables,
+    room_details_tables,
+    tracking_table,
+)
+
+VIEW_NAMES = ("room_details", "credit_balances", "pending_deadlines")
+COUNTS = ("available", "held", "consumed", "forfeited", "restored")
+
+
+class ReadModels:
+    """Queries over the live views. ``now`` defaults to ``clock.now()`` (the system clock if none)."""
+
+    def __init__(self, engine: sa.Engine, clock: Clock | None = None) -> None:
+        self.engine = engine
+        self.clock = clock
+        metadata = sa.MetaData()
+        self._tracking = tracking_table(metadata)
+        self._rooms, self._sessions = room_details_tables(metadata, "")
+        _, _, self._balances = credit_balances_tables(metadata, "")
+        _, self._deadlines = pending_deadlines_tables(metadata, "")
+        create_tables(engine, metadata)
+
+    # --- room details ----------------------------------------------------------------------
+
+    def room_details(self, room_id: str, now: datetime | None = None) -> dict[str, Any] | None:
+        at = self._now(now)
+        with self.engine.connect() as conn:
+            room = conn.execute(sa.select(self._rooms).where(self._rooms.c.room_id == room_id)).first()
+            if room is None:
+                return None
+            sessions = conn.execute(
+                sa.select(self._sessions)
+                .where(self._sessions.c.room_id == room_id)
+                .order_by(self._sessions.c.starts_at, self._sessions.c.booking_id)
+            ).all()
+            available = conn.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(self._balances.c.available), 0)).where(
+                    self._balances.c.member_id == room.member_id
+                )
+            ).scalar_one()
+        return {
+            "room_id": room.room_id,
+            "member_id": room.member_id,
+            "provider_id": room.provider_id,
+            "opened_at": room.opened_at,
+            "sessions": [_session(s, at) for s in sessions],
+            "available_credits": int(available),
+            "last_change": {"event": room.last_change_type, "at": room.last_change_at},
+        }
+
+    def rooms_of_member(self, member_id: str) -> list[dict[str, Any]]:
+        return self._rooms_where(self._rooms.c.member_id == member_id)
+
+    def rooms_of_provider(self, provider_id: str) -> list[dict[str, Any]]:
+        return self._rooms_where(self._rooms.c.provider_id == provider_id)
+
+    # --- credit balances -------------------------------------------------------------------
+
+    def credit_balances(self, member_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(self._balances).where(self._balances.c.member_id == member_id)
+            ).all()
+        if not rows:
+            return None
+        by_source = {source: dict.fromkeys(COUNTS, 0) for source in SOURCES}
+        for row in rows:
+            by_source[row.source] = {name: int(getattr(row, name)) for name in COUNTS}
+        totals = {name: sum(counts[name] for counts in by_source.values()) for name in COUNTS}
+        return {"member_id": member_id, **totals, "by_source": by_source}
+
+    # --- pending deadlines -----------------------------------------------------------------
+
+    def pending_deadlines(self) -> list[PendingDeadline]:
+        return self._deadlines_where(sa.true())
+
+    def pending_deadlines_due_before(self, instant: datetime) -> list[PendingDeadline]:
+        if instant.tzinfo is None:
+            raise ValueError("instant must be timezone-aware")
+        return self._deadlines_where(self._deadlines.c.due < instant)
+
+    # --- tracking --------------------------------------------------------------------------
+
+    def positions(self) -> dict[str, int]:
+        """The last notification id each live view has applied (0 when none yet)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(self._tracking.c.view_name, self._tracking.c.notification_id).where(
+                    self._tracking.c.view_name.in_(VIEW_NAMES)
+                )
+            ).all()
+        found = {row.view_name: int(row.notification_id) for row in rows}
+        return {name: found.get(name, 0) for name in VIEW_NAMES}
+
+    def wait_for(self, position: int | None, timeout: float) -> bool:
+        """True once every view has applied ``position``; False if ``timeout`` seconds pass first."""
+        if not position:
+            return True
+        deadline = time.monotonic() + timeout
+        pause = 0.005
+        while True:
+            if min(self.positions().values()) >= position:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            time.sleep(min(pause, remaining))
+            pause = min(pause * 2, 0.1)
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _now(self, now: datetime | None) -> datetime:
+        if now is None:
+            return self.clock.now() if self.clock is not None else datetime.now(UTC)
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        return now.astimezone(UTC)
+
+    def _rooms_where(self, condition: sa.ColumnElement[bool]) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            query = sa.select(self._rooms).where(condition)
+            rows = conn.execute(query.order_by(self._rooms.c.opened_at, self._rooms.c.room_id)).all()
+        return [
+            {
+                "room_id": r.room_id,
+                "member_id": r.member_id,
+                "provider_id": r.provider_id,
+                "opened_at": r.opened_at,
+            }
+            for r in rows
+        ]
+
+    def _deadlines_where(self, condition: sa.ColumnElement[bool]) -> list[PendingDeadline]:
+        table = self._deadlines
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(table).where(condition).order_by(table.c.due, table.c.booking_id, table.c.kind)
+            ).all()
+        return [PendingDeadline(r.booking_id, r.kind, r.due, int(r.booking_version)) for r in rows]
+
+
+def cancel_is_free_now(status: str, starts_at: datetime, free_until: datetime, now: datetime) -> bool:
+    """A member may cancel without forfeit: before the start, and unconfirmed or before ``free_until``."""
+    if status not in (PENDING, CONFIRMED) or now >= starts_at:
+        return False
+    return status == PENDING or now < free_until
+
+
+def _session(row: Any, now: datetime) -> dict[str, Any]:
+    return {
+        "booking_id": row.booking_id,
+        "status": row.status,
+        "starts_at": row.starts_at,
+        "ends_at": row.ends_at,
+        "length_minutes": row.length_minutes,
+        "format": row.format,
+        "confirm_by": row.confirm_by,
+        "free_until": row.free_until,
+        "cancel_is_free_now": cancel_is_free_now(row.status, row.starts_at, row.free_until, now),
+        "allowed_actions": list(ACTIONS_BY_STATUS.get(row.status, ())),
+        "joined_at": row.joined_at,
+        "policy_version": row.policy_version,
+        "booking_version": row.booking_version,
+        "last_change": {"event": row.last_change_type, "at": row.last_change_at, "by": row.last_change_by},
+    }

@@ -1,0 +1,49 @@
+"""EventLog: reads the booking application's notification log and decodes its events.
+
+Reads through the application's own recorder (``select_notifications``) and mapper, so the
+events are decoded exactly as the command side wrote them. It never writes. Reading by
+``notification id > position`` never waits for a gap: on PostgreSQL a rolled-back insert
+leaves an id unused forever, and the library's table lock during inserts makes committed
+ids visible in order, so nothing below the highest visible id can appear later.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import InternalError, Notification
+
+from commands.clock import SystemClock
+from commands.service import BookingService
+from commands.storage import event_store_env
+
+
+class EventLog:
+    def __init__(self, database_url: str, attempts: int = 5) -> None:
+        # The service is only used for its recorder and mapper; no command is ever run here.
+        # Constructing it re-runs the library's CREATE OR REPLACE statements, which PostgreSQL
+        # refuses ("tuple concurrently updated") when another process does the same at once.
+        for attempt in range(attempts):
+            try:
+                self.app = BookingService(SystemClock(), env=event_store_env(database_url))
+                return
+            except InternalError:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.05 * 2**attempt)
+
+    def head(self) -> int:
+        """The highest notification id recorded so far (0 when there is none)."""
+        return self.app.recorder.max_notification_id() or 0
+
+    def read(self, after: int, limit: int, stop: int | None = None) -> Sequence[Notification]:
+        """Up to ``limit`` notifications with ids above ``after`` (and at most ``stop``)."""
+        return self.app.recorder.select_notifications(start=after + 1, limit=limit, stop=stop)
+
+    def decode(self, notification: Notification) -> Any:
+        return self.app.mapper.to_domain_event(notification)
+
+    def close(self) -> None:
+        self.app.close()

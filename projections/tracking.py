@@ -1,0 +1,100 @@
+"""ViewRecorder: the tracking position of one view, claimed and advanced in the view's transaction.
+
+A library ``TrackingRecorder`` (``insert_tracking``, ``max_tracking_id``, ``has_tracking_id``,
+``wait``) backed by one row per view in ``projection_tracking``. Every write to a view
+starts by moving that row from the position the writer read to the last notification id
+of its batch (compare-and-set). Two runners that read the same position therefore cannot
+both commit: PostgreSQL makes the second UPDATE wait on the row lock and then match no
+row; SQLite serialises writers and the second sees the moved position. Either way the
+loser raises ``PositionMoved`` and its whole transaction (view rows included) rolls back.
+It must never write view rows itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from eventsourcing.persistence import Tracking, TrackingRecorder
+
+APPLICATION_NAME = "booking"
+
+
+class PositionMoved(Exception):
+    """Another writer advanced (or reset) this view since its position was read."""
+
+
+class ViewRecorder(TrackingRecorder):
+    def __init__(self, engine: sa.Engine, view_name: str, tracking: sa.Table) -> None:
+        self.engine = engine
+        self.view_name = view_name
+        self.table = tracking
+        self._claim = (
+            sa.update(tracking)
+            .where(tracking.c.view_name == sa.bindparam("key_view"))
+            .where(tracking.c.notification_id == sa.bindparam("key_expected"))
+            .values(notification_id=sa.bindparam("last"))
+        )
+
+    def ensure_row(self) -> None:
+        """Create the view's tracking row at position 0 unless it exists."""
+        if self._read_position() is not None:
+            return
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    sa.insert(self.table).values(
+                        view_name=self.view_name, application_name=APPLICATION_NAME, notification_id=0
+                    )
+                )
+        except sa.exc.IntegrityError:
+            pass  # another process created it first
+
+    def position(self) -> int:
+        """The last notification id applied to this view (0 = none)."""
+        return self._read_position() or 0
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        if application_name != APPLICATION_NAME:
+            return None
+        return self._read_position() or None
+
+    def insert_tracking(self, tracking: Tracking) -> None:
+        """Record that the view has seen ``tracking`` without changing any view row."""
+        expected = self.position()
+        with self.claim(expected, tracking.notification_id):
+            pass
+
+    @contextmanager
+    def claim(self, expected: int, last: int) -> Iterator[sa.Connection]:
+        """A transaction that moves the position from ``expected`` to ``last`` before yielding.
+
+        View rows written on the yielded connection commit together with the new position,
+        or not at all. Raises ``PositionMoved`` if the position is no longer ``expected``.
+        """
+        if last <= expected:
+            raise ValueError(f"cannot move {self.view_name} from {expected} back to {last}")
+        with self.engine.begin() as conn:
+            moved = conn.execute(
+                self._claim, {"key_view": self.view_name, "key_expected": expected, "last": last}
+            ).rowcount
+            if moved != 1:
+                raise PositionMoved(f"view {self.view_name} is no longer at position {expected}")
+            yield conn
+
+    def reset(self, conn: sa.Connection) -> None:
+        """Set the position back to 0 (rebuild), on the caller's transaction."""
+        conn.execute(
+            sa.update(self.table).where(self.table.c.view_name == self.view_name).values(notification_id=0)
+        )
+
+    def drop(self, conn: sa.Connection) -> None:
+        conn.execute(sa.delete(self.table).where(self.table.c.view_name == self.view_name))
+
+    def _read_position(self) -> int | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(self.table.c.notification_id).where(self.table.c.view_name == self.view_name)
+            ).scalar_one_or_none()
+        return None if value is None else int(value)

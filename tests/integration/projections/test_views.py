@@ -1,0 +1,181 @@
+"""Each view holds exactly the expected rows after a scenario, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from commands.clock import ManualClock
+from commands.service import BookingService
+from domain.booking import CONFIRMATION, FREE_CANCELLATION, SESSION_END
+from projections.database import create_read_engine
+from projections.deadlines import PendingDeadline
+from projections.queries import ReadModels
+from projections.runner import ProjectionsRunner
+from projections.verify import verify_views
+from tests.integration.projections.story import at, tell, tell_until_the_first_confirmation
+
+
+def project(database_url: str) -> int:
+    runner = ProjectionsRunner(database_url)
+    try:
+        return runner.catch_up()
+    finally:
+        runner.close()
+
+
+def read_models(database_url: str) -> ReadModels:
+    return ReadModels(create_read_engine(database_url))
+
+
+def test_room_details_show_every_session_with_its_state_deadlines_and_last_change(
+    database_url: str, service: BookingService, clock: ManualClock
+) -> None:
+    story = tell(service, clock)
+    project(database_url)
+
+    details = read_models(database_url).room_details(story.room_1, now=at(5, 16))
+
+    assert details is not None
+    assert (details["member_id"], details["provider_id"]) == ("m1", "p1")
+    assert details["available_credits"] == 2
+    assert details["last_change"] == {"event": "Rescheduled", "at": at(4, 12)}  # the latest event
+    sessions = {s["booking_id"]: s for s in details["sessions"]}
+    assert set(sessions) == {story.cancelled, story.rescheduled}
+    cancelled = sessions[story.cancelled]
+    assert cancelled["status"] == "cancelled"
+    assert (cancelled["starts_at"], cancelled["ends_at"]) == (at(6, 10), at(6, 10, 45))
+    assert (cancelled["length_minutes"], cancelled["format"]) == (45, "video")
+    assert (cancelled["confirm_by"], cancelled["free_until"]) == (at(5, 10), at(4, 10))
+    assert cancelled["cancel_is_free_now"] is False
+    assert cancelled["allowed_actions"] == []
+    assert cancelled["last_change"] == {"event": "ForfeitRevoked", "at": at(4, 12), "by": "operator:ops"}
+    moved = sessions[story.rescheduled]
+    assert moved["status"] == "pending_confirmation"
+    assert (moved["starts_at"], moved["ends_at"]) == (at(11, 11), at(11, 11, 30))
+    assert (moved["confirm_by"], moved["free_until"]) == (at(10, 11), at(9, 11))
+    assert moved["cancel_is_free_now"] is True
+    assert moved["allowed_actions"] == ["confirm", "decline", "reschedule", "cancel"]
+    assert moved["booking_version"] == 2
+
+
+def test_cancelling_a_confirmed_session_is_free_only_before_free_until(
+    database_url: str, service: BookingService, clock: ManualClock
+) -> None:
+    room, _ = tell_until_the_first_confirmation(service, clock)
+    project(database_url)
+    views = read_models(database_url)
+
+    before = views.room_details(room, now=at(4, 9, 59))
+    after = views.room_details(room, now=at(4, 10))
+
+    assert before is not None and after is not None
+    assert before["sessions"][0]["cancel_is_free_now"] is True
+    assert after["sessions"][0]["cancel_is_free_now"] is False
+    actions = after["sessions"][0]["allowed_actions"]
+    assert actions == ["reschedule", "cancel", "joined", "complete", "no_show"]
+
+
+def test_rooms_are_listed_by_member_and_by_provider(
+    database_url: str, service: BookingService, clock: ManualClock
+) -> None:
+    story = tell(service, clock)
+    project(database_url)
+    views = read_models(database_url)
+
+    assert [r["room_id"] for r in views.rooms_of_member("m1")] == [story.room_1]
+    assert sorted(r["room_id"] for r in views.rooms_of_provider("p1")) == sorted([story.room_1, story.room_2])
+    assert views.rooms_of_member("nobody") == []
+    assert views.room_details("00000000-0000-0000-0000-000000000000") is None
+
+
+def test_credit_balances_count_each_state_by_source(
+    database_url: str, service: BookingService, clock: ManualClock
+) -> None:
+    tell(service, clock)
+    project(database_url)
+    views = read_models(database_url)
+
+    m1 = views.credit_balances("m1")
+    m2 = views.credit_balances("m2")
+
+    assert m1 == {
+        "member_id": "m1",
+        "available": 2,
+        "held": 1,
+        "consumed": 0,
+        "forfeited": 0,
+        "restored": 1,
+        "by_source": {
+            "purchase": {"available": 1, "held": 1, "consumed": 0, "forfeited": 0, "restored": 1},
+            "insurance": {"available": 1, "held": 0, "consumed": 0, "forfeited": 0, "restored": 0},
+            "employer": {"available": 0, "held": 0, "consumed": 0, "forfeited": 0, "restored": 0},
+        },
+    }
+    assert m2 is not None
+    assert (m2["available"], m2["held"], m2["consumed"]) == (0, 0, 1)
+    assert m2["by_source"]["employer"]["consumed"] == 1
+    assert views.credit_balances("nobody") is None
+
+
+def test_pending_deadlines_keep_only_the_current_ones(
+    database_url: str, service: BookingService, clock: ManualClock
+) -> None:
+    story = tell(service, clock)
+    project(database_url)
+    views = read_models(database_url)
+
+    assert views.pending_deadlines() == [
+        PendingDeadline(story.rescheduled, FREE_CANCELLATION, at(9, 11), 2),
+        PendingDeadline(story.rescheduled, CONFIRMATION, at(10, 11), 2),
+    ]
+    assert views.pending_deadlines_due_before(at(10, 11)) == [
+        PendingDeadline(story.rescheduled, FREE_CANCELLATION, at(9, 11), 2),
+    ]
+
+
+def test_a_confirmation_replaces_the_confirmation_deadline_by_the_session_end(
+    database_url: str, service: BookingService, clock: ManualClock
+) -> None:
+    _, booking = tell_until_the_first_confirmation(service, clock)
+    project(database_url)
+
+    assert read_models(database_url).pending_deadlines() == [
+        PendingDeadline(booking, FREE_CANCELLATION, at(4, 10), 2),
+        PendingDeadline(booking, SESSION_END, at(6, 11, 15), 2),
+    ]
+
+
+def test_views_agree_with_the_aggregates_they_were_built_from(
+    database_url: str, service: BookingService, clock: ManualClock
+) -> None:
+    story = tell(service, clock)
+    project(database_url)
+    views = read_models(database_url)
+
+    expected = sorted(
+        (
+            PendingDeadline(str(b.id), kind, due, b.version)
+            for b in map(service.get_booking, (story.cancelled, story.rescheduled, story.completed))
+            for kind, due in b.pending_deadlines()
+        ),
+        key=lambda d: (d.due, d.booking_id, d.kind),
+    )
+    assert views.pending_deadlines() == expected
+    balances = views.credit_balances("m1")
+    assert balances is not None
+    assert {k: balances[k] for k in ("available", "held", "consumed", "forfeited")} == (
+        service.get_account("m1").balance()
+    )
+
+
+def test_positions_reach_the_last_command_and_projecting_again_applies_nothing(
+    database_url: str, service: BookingService, clock: ManualClock
+) -> None:
+    tell(service, clock)
+    last = service.add_credits("m2", "purchase", 1)["position"]
+
+    assert project(database_url) > 0
+    views = read_models(database_url)
+
+    assert views.wait_for(last, timeout=5.0)
+    assert set(views.positions().values()) == {last}
+    assert project(database_url) == 0
+    assert verify_views(database_url) == []
