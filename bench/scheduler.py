@@ -1,0 +1,248 @@
+"""Benchmark of the deadline scheduler on PostgreSQL.
+
+1. Start-up with N pending deadlines (default 100,000) in the pending-deadlines view: the
+   time ``DeadlineScheduler.start()`` takes to load them, and the memory the loaded book costs
+   (RSS growth, and Python allocations still held per tracemalloc, measured in a second start).
+   The rows are written straight into the view's table with far-future due instants, so
+   only the scheduler's own reading and bookkeeping is measured.
+2. Firing lag when B real bookings (default 1,000) fall due in the same second, twice: their
+   free-cancellation closes (one aggregate written each) and then their confirmation
+   expiries (booking, credit account and calendar written together). The lag of each deadline
+   is the recorded event's instant minus its due instant. The clock is the system clock
+   shifted so that the burst falls due two seconds after the scheduler starts.
+
+Run (PostgreSQL at BOOKING_TEST_POSTGRES_URL or 127.0.0.1:5432/test; uses a scratch schema):
+    python -m bench.scheduler [--deadlines 100000] [--burst 1000] [--workers 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import sys
+import time
+import tracemalloc
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+
+from commands.clock import ManualClock
+from commands.service import BookingService
+from commands.storage import event_store_env
+from domain.policy import Policy
+from projections.database import create_read_engine
+from projections.queries import ReadModels
+from projections.runner import ProjectionsRunner
+from projections.tables import pending_deadlines_tables
+from scheduler.process import DeadlineScheduler
+
+ADMIN_URL = os.environ.get("BOOKING_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)  # every burst booking starts here
+BOOKED_AT = START - timedelta(days=5)
+ALL_DAY = {
+    "timezone": "UTC",
+    "weekly": [
+        {"weekday": d, "start": "00:00", "end": "24:00"}
+        for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    ],
+}
+
+
+class ShiftedClock:
+    """The system clock moved by an adjustable offset: simulated instants, real durations."""
+
+    def __init__(self, now: datetime) -> None:
+        self.shift_to(now)
+
+    def shift_to(self, now: datetime) -> None:
+        self.offset = now - datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def fill_view(engine: sa.Engine, count: int, after: datetime) -> None:
+    """Write ``count`` pending deadlines due after ``after`` straight into the view's table."""
+    _, table = pending_deadlines_tables(sa.MetaData(), "")
+    kinds = ("confirmation", "free_cancellation", "session_end")
+    rows = [
+        {
+            "booking_id": str(uuid.UUID(int=i // 3 + 1)),
+            "kind": kinds[i % 3],
+            "due": after + timedelta(hours=1, seconds=37 * i),
+            "booking_version": 2,
+        }
+        for i in range(count)
+    ]
+    with engine.begin() as conn:
+        for i in range(0, count, 10_000):
+            conn.execute(table.insert(), rows[i : i + 10_000])
+
+
+def book_burst(service: BookingService, count: int) -> list[str]:
+    """``count`` bookings with distinct members and providers, all starting at START."""
+
+    def one(i: int) -> str:
+        member, provider = f"bench-member-{i}", f"bench-provider-{i}"
+        service.publish_availability(provider, ALL_DAY, actor=f"provider:{provider}")
+        room = service.open_room(member, provider)["room_id"]
+        service.add_credits(member, "purchase", 1, actor=f"member:{member}")
+        return str(service.reserve_session(room, START, 60, "video", actor=f"member:{member}")["booking_id"])
+
+    with ThreadPoolExecutor(4) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def measure_start(service: Any, read_models: ReadModels, clock: ShiftedClock) -> dict[str, float]:
+    gc.collect()
+    before = rss_bytes()
+    scheduler = DeadlineScheduler(service, read_models, clock)
+    began = time.perf_counter()
+    scheduler.start()
+    seconds = time.perf_counter() - began
+    pending = scheduler.health()["pending"]
+    grown = rss_bytes() - before
+    scheduler.stop()
+    del scheduler
+    gc.collect()
+    tracemalloc.start()
+    traced = DeadlineScheduler(service, read_models, clock)
+    traced.start()
+    held, peak = tracemalloc.get_traced_memory()
+    traced.stop()
+    tracemalloc.stop()
+    return {
+        "pending": pending,
+        "seconds": seconds,
+        "rss_mb": grown / 2**20,
+        "held_mb": held / 2**20,
+        "peak_mb": peak / 2**20,
+    }
+
+
+def fire_burst(
+    service: BookingService,
+    scheduler: DeadlineScheduler,
+    clock: ShiftedClock,
+    bookings: list[str],
+    kind: str,
+    due: datetime,
+    event: str,
+    recorded_before: int,
+) -> list[float]:
+    clock.shift_to(due - timedelta(seconds=2))
+    deadline = time.monotonic() + 600
+    while scheduler.health()["recorded"] < recorded_before + len(bookings):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the {kind} burst did not complete within 10 minutes: {scheduler.health()}")
+        time.sleep(0.05)
+    lags = []
+    for booking_id in bookings:
+        booking = service.get_booking(booking_id)
+        stamps = [
+            e.timestamp for e in service.repository.event_store.get(booking.id) if type(e).__name__ == event
+        ]
+        lags.append((stamps[0] - due).total_seconds())
+    return sorted(lags)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    return values[min(len(values) - 1, round(fraction * (len(values) - 1)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--deadlines", type=int, default=100_000)
+    parser.add_argument("--burst", type=int, default=1_000)
+    parser.add_argument("--workers", type=int, default=8)
+    args = parser.parse_args()
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    url = f"{ADMIN_URL}?schema={schema}"
+    engine = create_read_engine(url)
+    setup_clock = ManualClock(BOOKED_AT)
+    service = BookingService(setup_clock, Policy(), env=event_store_env(url))
+    try:
+        began = time.perf_counter()
+        read_models = ReadModels(engine)
+        fill_view(engine, args.deadlines - 2 * args.burst, START)
+        bookings = book_burst(service, args.burst)
+        runner = ProjectionsRunner(url)
+        runner.catch_up()
+        runner.close()
+        print(f"set-up: {time.perf_counter() - began:.1f} s", file=sys.stderr)
+
+        clock = ShiftedClock(BOOKED_AT + timedelta(hours=1))
+        service.clock = clock
+        load = measure_start(service, read_models, clock)
+
+        free_until, confirm_by = START - timedelta(hours=48), START - timedelta(hours=24)
+        scheduler = DeadlineScheduler(service, read_models, clock, workers=args.workers)
+        scheduler.start()
+        try:
+            closes = fire_burst(
+                service,
+                scheduler,
+                clock,
+                bookings,
+                "free_cancellation",
+                free_until,
+                "FreeCancellationClosed",
+                0,
+            )
+            expiries = fire_burst(
+                service,
+                scheduler,
+                clock,
+                bookings,
+                "confirmation",
+                confirm_by,
+                "ConfirmationExpired",
+                args.burst,
+            )
+        finally:
+            scheduler.stop()
+    finally:
+        service.close()
+        engine.dispose()
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+    print(f"## Scheduler figures ({os.cpu_count()} cores, shared)")
+    print(
+        f"start-up with {load['pending']:,} pending deadlines: {load['seconds']:.2f} s to load;"
+        f" RSS +{load['rss_mb']:.0f} MiB; Python allocations held {load['held_mb']:.0f} MiB"
+        f" (peak {load['peak_mb']:.0f} MiB, tracemalloc)"
+    )
+    for name, lags in (("free-cancellation closes", closes), ("confirmation expiries", expiries)):
+        print(
+            f"{args.burst:,} {name} due in the same second, {args.workers} workers:"
+            f" lag median {statistics.median(lags):.2f} s, p99 {percentile(lags, 0.99):.2f} s,"
+            f" max {lags[-1]:.2f} s"
+        )
+    print(
+        f"command: python -m bench.scheduler --deadlines {args.deadlines} --burst {args.burst}"
+        f" --workers {args.workers}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

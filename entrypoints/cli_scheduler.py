@@ -1,0 +1,100 @@
+"""``booking schedule``: the deadline scheduler as its own process (PostgreSQL deployments).
+
+It reads the pending-deadlines view that ``booking project`` keeps up to date (it never runs
+the projections itself), fires every deadline already due at once, follows the view while
+running, logs its health every ``--health-interval`` seconds, and stops cleanly with exit
+status 0 on SIGTERM or SIGINT. Several may run at once: each deadline is still recorded once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from types import FrameType
+
+from entrypoints.settings import Settings
+
+log = logging.getLogger("booking.scheduler")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("schedule", help="fire booking deadlines as they fall due")
+    parser.add_argument(
+        "--refresh-interval",
+        type=_positive,
+        default=1.0,
+        help="seconds between re-reads of the pending deadlines due soon (default 1)",
+    )
+    parser.add_argument(
+        "--health-interval",
+        type=_positive,
+        default=10.0,
+        help="seconds between health log lines (default 10)",
+    )
+    parser.add_argument(
+        "--workers", type=_at_least_one, default=8, help="deadlines recorded concurrently (default 8)"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from commands.clock import SystemClock
+    from commands.service import BookingService
+    from commands.storage import event_store_env
+    from entrypoints.http.logs import configure_logging
+    from projections.database import create_read_engine
+    from projections.queries import ReadModels
+    from scheduler.process import DeadlineScheduler
+
+    settings = Settings.from_env()
+    configure_logging()
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
+    stop = threading.Event()
+    _stop_on(stop, signal.SIGTERM, signal.SIGINT)
+    clock = SystemClock()
+    service = BookingService(clock, settings.policy, env=event_store_env(settings.database_url))
+    engine = create_read_engine(settings.database_url)
+    scheduler = DeadlineScheduler(
+        service, ReadModels(engine, clock), clock, args.refresh_interval, workers=args.workers
+    )
+    try:
+        scheduler.start()
+        log.info("health", extra={"fields": scheduler.health()})
+        while not stop.wait(args.health_interval):
+            log.info("health", extra={"fields": scheduler.health()})
+    finally:
+        scheduler.stop()
+        service.close()
+        engine.dispose()
+    return 0
+
+
+def _stop_on(stop: threading.Event, *signals: signal.Signals) -> None:
+    def request_stop(number: int, frame: FrameType | None) -> None:
+        log.info("stopping on %s", signal.Signals(number).name)
+        stop.set()
+
+    for number in signals:
+        signal.signal(number, request_stop)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds; got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds; got {text!r}")
+    return value
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1; got {text!r}")
+    return value

@@ -1,0 +1,1 @@
+"""The deadline scheduler: turns time into deadline events (see ``scheduler.process``)."""

@@ -1,0 +1,290 @@
+"""DeadlineScheduler: turns time into deadline events, with APScheduler.
+
+What it does. On ``start`` it loads every pending deadline from the pending-deadlines view
+into a :class:`DeadlineBook`, then runs three APScheduler jobs: a *due-poller* that hands
+every deadline due by the injected clock to a one-shot *fire* job, a *refresh* that
+reconciles the book with the view for everything due within ``LOOKAHEAD`` (so new, moved
+and cancelled deadlines are picked up within ``refresh_interval``), and a rarer full
+*resync* that keeps far-future deadlines and the pending count honest. A fire job calls
+``BookingService.record_deadline``; the booking records the event only if that deadline is
+still current, and the service retries version conflicts. That check, not this process, is
+what makes a stale deadline, a repeated fire, a second scheduler process or a restart after a
+crash harmless: each deadline event is recorded once.
+
+Why one due-poller and not one APScheduler job per deadline.
+- Time is injected. APScheduler's triggers run on the wall clock; a job per deadline would
+  need its run time translated from the injected clock, and would then be wrong as soon as
+  that clock jumps (a test clock, a corrected system clock). The poller asks the injected
+  clock every ``poll_interval`` whether a deadline is due, so "due" has one meaning.
+- Scale. 100,000 pending deadlines are 100,000 small tuples in a heap here; as APScheduler
+  jobs they would be 100,000 Job and trigger objects kept in a sorted list, each insertion
+  moving the list. Reconciling with the view is a set comparison instead of job surgery.
+- Durability needs nothing more: the view is the durable source, re-read on every start,
+  so the job store is APScheduler's memory store and no job state is ever pickled.
+APScheduler still does the running: fire jobs run on its thread pool, so a thousand
+deadlines falling due together are recorded concurrently. Every job has
+``misfire_grace_time=None`` (a late job runs late, it is never dropped as missed) and
+``coalesce=True`` (a late interval job runs once, not once per missed interval).
+
+It must never decide whether a deadline applies (the booking does), never write to the
+views, and never let an error stop the loop: failures are logged and the deadline retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from commands.service import BookingService
+from domain.errors import BookingError, ConcurrencyConflict
+from domain.time import Clock, iso
+from scheduler.book import Deadline, DeadlineBook
+
+log = logging.getLogger(__name__)
+
+LOOKAHEAD = timedelta(minutes=2)
+RETRY_DELAY = timedelta(seconds=5)
+HOUSEKEEPING = "housekeeping"
+
+
+class _QuietOverlaps(logging.Filter):
+    """Drops APScheduler's warning that a housekeeping run was skipped because the previous
+    one is still running: with ``max_instances=1`` that is by design, and a burst of due
+    deadlines would otherwise fill the log with it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (
+            "maximum number of running instances reached" in message
+            and any(f'"{name} (' in message for name in HOUSEKEEPING_JOBS)
+        )
+
+
+HOUSEKEEPING_JOBS = ("due-poller", "refresh", "resync")
+_APSCHEDULER_LOG = logging.getLogger("apscheduler.scheduler")
+if not any(isinstance(f, _QuietOverlaps) for f in _APSCHEDULER_LOG.filters):
+    _APSCHEDULER_LOG.addFilter(_QuietOverlaps())
+
+
+class DeadlineSource(Protocol):
+    """What the scheduler reads from ``projections.queries.ReadModels``."""
+
+    def pending_deadlines(self) -> list[Any]: ...
+
+    def pending_deadlines_due_before(self, instant: datetime) -> list[Any]: ...
+
+
+class DeadlineScheduler:
+    def __init__(
+        self,
+        service: BookingService,
+        read_models: DeadlineSource,
+        clock: Clock,
+        refresh_interval: float = 1.0,
+        *,
+        poll_interval: float = 0.1,
+        resync_interval: float = 60.0,
+        workers: int = 8,
+    ) -> None:
+        for name, value in (
+            ("refresh_interval", refresh_interval),
+            ("poll_interval", poll_interval),
+            ("resync_interval", resync_interval),
+        ):
+            if not value > 0:
+                raise ValueError(f"{name} must be a positive number of seconds; got {value!r}")
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1; got {workers!r}")
+        self._service = service
+        self._read_models = read_models
+        self._clock = clock
+        self._refresh_interval = refresh_interval
+        self._poll_interval = poll_interval
+        self._resync_interval = resync_interval
+        self._workers = workers
+        self._book = DeadlineBook()
+        self._scheduler: BackgroundScheduler | None = None
+        self._stopping = threading.Event()
+        self._stats_lock = threading.Lock()
+        self._stats = dict.fromkeys(("fired", "recorded", "stale", "failed", "polls", "refreshes"), 0)
+        self._last_fire: dict[str, Any] | None = None
+        self._last_refresh: datetime | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load every pending deadline, then fire the due ones at once and follow the view."""
+        if self._scheduler is not None:
+            raise RuntimeError("the deadline scheduler is already running")
+        self._stopping.clear()
+        self._book = DeadlineBook()
+        self._resync()
+        scheduler = BackgroundScheduler(
+            timezone=UTC,
+            jobstores={"default": MemoryJobStore()},
+            executors={
+                "default": ThreadPoolExecutor(self._workers),
+                HOUSEKEEPING: ThreadPoolExecutor(3),
+            },
+            job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
+        )
+        scheduler.start()
+        self._scheduler = scheduler  # before the poller's first run: it hands work to this scheduler
+        first = datetime.now(UTC)
+        for name, job, seconds, delay in (
+            ("due-poller", self._poll, self._poll_interval, 0.0),  # at once: catch-up after downtime
+            ("refresh", self._refresh, self._refresh_interval, self._refresh_interval),
+            ("resync", self._resync, self._resync_interval, self._resync_interval),
+        ):
+            scheduler.add_job(
+                job,
+                "interval",
+                seconds=seconds,
+                id=name,
+                name=name,
+                executor=HOUSEKEEPING,
+                next_run_time=first + timedelta(seconds=delay),
+            )
+        log.info("deadline scheduler started with %d pending deadlines", self._book.counts()["pending"])
+
+    def stop(self) -> None:
+        """Stop firing; deadlines handed out but not yet recorded fire again on the next start."""
+        scheduler, self._scheduler = self._scheduler, None
+        if scheduler is None:
+            return
+        self._stopping.set()
+        scheduler.shutdown(wait=True)
+        log.info("deadline scheduler stopped")
+
+    def health(self) -> dict[str, Any]:
+        """How many deadlines are pending, the oldest overdue one, and the last fire."""
+        now = self._clock.now()
+        oldest = self._book.oldest()
+        overdue = None
+        if oldest is not None and oldest.due <= now:
+            overdue = {
+                "booking_id": oldest.booking_id,
+                "kind": oldest.kind,
+                "due": iso(oldest.due),
+                "overdue_seconds": round((now - oldest.due).total_seconds(), 3),
+            }
+        with self._stats_lock:
+            stats, last_fire = dict(self._stats), self._last_fire
+        return {
+            "running": self._scheduler is not None,
+            "now": iso(now),
+            **self._book.counts(),
+            "oldest_overdue": overdue,
+            "last_fire": last_fire,
+            "last_refresh": iso(self._last_refresh) if self._last_refresh else None,
+            **stats,
+        }
+
+    # --- jobs ------------------------------------------------------------------------------
+
+    def _poll(self) -> None:
+        scheduler = self._scheduler
+        if scheduler is not None and not self._stopping.is_set():
+            now = self._clock.now()
+            for deadline in self._book.take_due(now):
+                try:
+                    scheduler.add_job(
+                        self._fire,
+                        args=(deadline,),
+                        id=f"{deadline.booking_id}:{deadline.kind}:{iso(deadline.due)}",
+                        replace_existing=True,
+                        misfire_grace_time=None,
+                    )
+                except Exception:  # never leave a deadline handed out with no job to fire it
+                    log.exception("could not schedule deadline %s of %s", deadline.kind, deadline.booking_id)
+                    self._book.retry(deadline, now + RETRY_DELAY)
+        self._count("polls")
+
+    def _refresh(self) -> None:
+        until = self._clock.now() + max(LOOKAHEAD, timedelta(seconds=10 * self._refresh_interval))
+        try:
+            listed = self._read_models.pending_deadlines_due_before(until)
+        except Exception:
+            log.exception("could not read the pending deadlines; trying again shortly")
+            return
+        added, removed = self._book.reconcile(listed, until)
+        self._after_reading(added, removed)
+
+    def _resync(self) -> None:
+        try:
+            listed = self._read_models.pending_deadlines()
+        except Exception:
+            if self._scheduler is None:
+                raise  # at start-up: without the view there is nothing to schedule
+            log.exception("could not read the pending deadlines; trying again shortly")
+            return
+        added, removed = self._book.reconcile(listed)
+        self._after_reading(added, removed)
+
+    def _fire(self, deadline: Deadline) -> None:
+        if self._stopping.is_set():
+            return  # not recorded: the view still lists it, so the next start fires it
+        self._count("fired")
+        try:
+            outcome = self._service.record_deadline(deadline.booking_id, deadline.kind, deadline.due)
+        except ConcurrencyConflict:
+            log.warning(
+                "deadline %s of booking %s kept conflicting; retrying", deadline.kind, deadline.booking_id
+            )
+            self._count("failed")
+            self._book.retry(deadline, self._clock.now() + RETRY_DELAY)
+            return
+        except BookingError as refusal:  # e.g. the booking does not exist: firing again cannot help
+            log.warning("deadline %s of booking %s refused: %s", deadline.kind, deadline.booking_id, refusal)
+            self._count("stale")
+            self._book.settle(deadline)
+            return
+        except Exception:
+            log.exception(
+                "firing deadline %s of booking %s failed; retrying", deadline.kind, deadline.booking_id
+            )
+            self._count("failed")
+            self._book.retry(deadline, self._clock.now() + RETRY_DELAY)
+            return
+        now = self._clock.now()
+        recorded = bool(outcome.get("recorded"))
+        if not recorded and now < deadline.due:
+            self._book.retry(deadline, deadline.due)  # the clock went back: not due after all
+            return
+        self._count("recorded" if recorded else "stale")
+        with self._stats_lock:
+            self._last_fire = {
+                "booking_id": deadline.booking_id,
+                "kind": deadline.kind,
+                "due": iso(deadline.due),
+                "at": iso(now),
+                "recorded": recorded,
+                "lag_seconds": round((now - deadline.due).total_seconds(), 3),
+            }
+        self._book.settle(deadline)  # after the counts, so "nothing in flight" means "all counted"
+        if recorded:
+            log.info(
+                "recorded %s deadline of booking %s due %s: now %s",
+                deadline.kind,
+                deadline.booking_id,
+                iso(deadline.due),
+                outcome.get("status"),
+            )
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _after_reading(self, added: int, removed: int) -> None:
+        self._last_refresh = self._clock.now()
+        self._count("refreshes")
+        if added or removed:
+            log.debug("pending deadlines: %d new, %d no longer pending", added, removed)
+
+    def _count(self, name: str) -> None:
+        with self._stats_lock:
+            self._stats[name] += 1

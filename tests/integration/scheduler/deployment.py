@@ -1,0 +1,158 @@
+"""A small production-like deployment for the scheduler's integration tests.
+
+Real processes on PostgreSQL: ``booking project`` and one or more ``booking schedule``,
+started as subprocesses with the policy's windows shortened to seconds, plus a booking
+service in the test process that reserves sessions with the system clock. Sessions are one
+minute long on a one-minute grid, bookable 5 seconds ahead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import psycopg
+
+from commands.clock import SystemClock
+from commands.service import BookingService
+from commands.storage import event_store_env
+from domain.availability import align_up
+from entrypoints.settings import policy_from_env
+
+REPOSITORY = Path(__file__).resolve().parents[3]
+POLICY_ENV = {
+    "BOOKING_CONFIRM_WINDOW": "PT5S",
+    "BOOKING_MIN_NOTICE": "PT5S",
+    "BOOKING_FREE_CANCEL_WINDOW": "PT8S",
+    "BOOKING_NO_SHOW_GRACE": "PT2S",
+    "BOOKING_SLOT_STEP": "PT1M",
+    "BOOKING_LENGTHS": "1",
+}
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+ALL_DAY_UTC = {
+    "timezone": "UTC",
+    "weekly": [{"weekday": d, "start": "00:00", "end": "24:00"} for d in WEEKDAYS],
+}
+STEP = timedelta(minutes=1)
+LEAD = timedelta(seconds=20)  # time to reserve a batch before the deadlines start falling due
+
+
+class Deployment:
+    def __init__(self, database_url: str, folder: Path) -> None:
+        self.database_url = database_url
+        self.folder = folder
+        self.clock = SystemClock()
+        policy = policy_from_env(POLICY_ENV)
+        self.service = BookingService(self.clock, policy, env=event_store_env(database_url))
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.logs: dict[int, Path] = {}
+        self._members = 0
+
+    # --- processes -------------------------------------------------------------------------
+
+    def spawn(self, *command: str) -> subprocess.Popen[bytes]:
+        env = {
+            **os.environ,
+            **POLICY_ENV,
+            "BOOKING_DATABASE_URL": self.database_url,
+            "PYTHONPATH": str(REPOSITORY),
+        }
+        log = self.folder / f"{command[0]}-{len(self.processes)}.log"
+        with log.open("wb") as sink:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "entrypoints", *command],
+                cwd=REPOSITORY,
+                env=env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+        self.processes.append(process)
+        self.logs[process.pid] = log
+        return process
+
+    def project(self) -> subprocess.Popen[bytes]:
+        return self.spawn("project", "--poll-interval", "0.1")
+
+    def schedule(self, *options: str) -> subprocess.Popen[bytes]:
+        return self.spawn("schedule", "--health-interval", "0.5", *options)
+
+    def log_lines(self, process: subprocess.Popen[bytes]) -> list[dict[str, Any]]:
+        lines = []
+        for raw in self.logs[process.pid].read_text().splitlines():
+            try:
+                lines.append(json.loads(raw))
+            except ValueError:
+                continue
+        return lines
+
+    def terminate(self, process: subprocess.Popen[bytes], timeout: float = 30) -> int:
+        process.send_signal(signal.SIGTERM)
+        return process.wait(timeout)
+
+    def close(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
+        self.service.close()
+
+    # --- bookings --------------------------------------------------------------------------
+
+    def next_start(self) -> datetime:
+        """The earliest grid start whose every deadline is at least a couple of seconds ahead."""
+        return align_up(self.clock.now() + LEAD, STEP)
+
+    def book(self, start: datetime, *, confirm: bool = False) -> str:
+        """Reserve a one-minute session with a provider of its own (so many can share ``start``)."""
+        self._members += 1
+        member, provider = f"member-{self._members}", f"provider-{self._members}"
+        self.service.publish_availability(provider, ALL_DAY_UTC, actor=f"provider:{provider}")
+        room = self.service.open_room(member, provider)["room_id"]
+        self.service.add_credits(member, "purchase", 1, actor=f"member:{member}")
+        booking_id = self.service.reserve_session(room, start, 1, "video", actor=f"member:{member}")[
+            "booking_id"
+        ]
+        if confirm:
+            self.service.confirm_session(booking_id, actor=f"provider:{provider}")
+        return str(booking_id)
+
+    def status(self, booking_id: str) -> str:
+        return str(self.service.get_booking(booking_id).status)
+
+    def balance(self, booking_id: str) -> dict[str, int]:
+        return self.service.get_account(self.service.get_booking(booking_id).member_id).balance()
+
+    def deadline_events(self) -> Counter[tuple[str, str]]:
+        """(booking id, event name) of every deadline event in the store, counted."""
+        schema = parse_qs(urlparse(self.database_url).query)["schema"][0]
+        names = ("ConfirmationExpired", "FreeCancellationClosed", "NoShowRecorded", "SessionCompleted")
+        with psycopg.connect(self.database_url.split("?")[0]) as conn:
+            rows = conn.execute(
+                f'SELECT originator_id, topic FROM "{schema}".booking_events WHERE topic LIKE %s',
+                ("domain.booking:Booking.%",),
+            ).fetchall()
+        found = ((str(o), t.rsplit(".", 1)[-1]) for o, t in rows)
+        return Counter(f for f in found if f[1] in names)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``condition`` until it holds; fail if ``timeout`` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def seconds_until(instant: datetime) -> float:
+    return max(0.0, (instant - datetime.now(UTC)).total_seconds())
