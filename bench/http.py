@@ -1,0 +1,240 @@
+"""Benchmark of the HTTP API: reserve-session through HTTP versus the same command in-process.
+
+On PostgreSQL (a scratch schema, dropped afterwards), for 1 and 16 concurrent clients:
+- in-process: client threads call ``BookingService.reserve_session`` directly;
+- HTTP: client threads (one keep-alive httpx client each) POST ``/bookings`` to a real
+  ``booking serve --api-only`` process (uvicorn, one worker) on a local port.
+Each client reserves in its own room with its own provider and member, at distinct start
+times, so bookings never collide; the setup commands (rooms, availability, credits) are not
+counted. Reports requests/s, p50/p99 latency, the CPU time the serving process spent per
+request (the bench process in-process; the server process over HTTP), and the overhead ratios.
+
+Run (PostgreSQL at BOOKING_TEST_POSTGRES_URL or 127.0.0.1:5432/test):
+    PYTHONPATH=. python -m bench.http [--requests 240] [--clients 1 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from commands.clock import SystemClock
+from commands.service import BookingService
+from commands.storage import event_store_env
+from domain.policy import Policy
+from domain.time import iso
+
+ADMIN_URL = os.environ.get("BOOKING_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REPOSITORY = Path(__file__).resolve().parents[1]
+ALL_DAY = {
+    "timezone": "UTC",
+    "weekly": [
+        {"weekday": d, "start": "00:00", "end": "24:00"}
+        for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    ],
+}
+
+
+class Lane:
+    """One client's room, provider and member, and the start times it has not used yet."""
+
+    def __init__(self, service: BookingService, name: str, count: int) -> None:
+        self.member, self.provider = f"m-{name}", f"p-{name}"
+        self.room_id = service.open_room(self.member, self.provider)["room_id"]
+        service.publish_availability(self.provider, ALL_DAY)
+        service.add_credits(self.member, "purchase", min(count, 1000), "bench")
+        first = (datetime.now(UTC) + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+        self.starts = [first + timedelta(hours=i) for i in range(count)]
+
+
+def timed_clients(
+    lanes: list[Lane], reserve: Callable[[Lane, datetime], object]
+) -> tuple[float, list[float]]:
+    """Run one thread per lane through all its start times; (wall seconds, latencies)."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(len(lanes) + 1)
+
+    def client(lane: Lane) -> None:
+        mine = []
+        barrier.wait()
+        for start in lane.starts:
+            began = time.perf_counter()
+            reserve(lane, start)
+            mine.append(time.perf_counter() - began)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(lane,)) for lane in lanes]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - began, latencies
+
+
+def summary(wall: float, latencies: list[float]) -> dict[str, float]:
+    ordered = sorted(latencies)
+    return {
+        "rps": len(ordered) / wall,
+        "p50": statistics.median(ordered) * 1000,
+        "p99": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
+        "n": len(ordered),
+    }
+
+
+def http_reserver(sessions: dict[str, httpx.Client], token: str) -> Callable[[Lane, datetime], None]:
+    def reserve(lane: Lane, start: datetime) -> None:
+        response = sessions[lane.room_id].post(
+            "/bookings",
+            json={"room_id": lane.room_id, "starts_at": iso(start), "length_minutes": 30, "format": "video"},
+            headers={"Authorization": f"Bearer {token}", "X-Actor": f"member:{lane.member}"},
+        )
+        if response.status_code != 201:
+            raise RuntimeError(f"reserve failed: {response.status_code} {response.text}")
+
+    return reserve
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all threads (Linux ``/proc``; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_server(database_url: str, token: str) -> tuple[subprocess.Popen[bytes], str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOOKING_")}
+    env.update(
+        PYTHONPATH=str(REPOSITORY), BOOKING_DATABASE_URL=database_url, BOOKING_API_TOKENS=f"{token}:service"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "entrypoints", "serve", "--api-only", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise SystemExit("booking serve did not become healthy within 60 s")
+
+
+def warm_up(service: BookingService, base: str, token: str) -> None:
+    """Open connection pools and import lazily loaded code on both paths before measuring."""
+    lanes = [Lane(service, f"warm-{i}", 10) for i in range(4)]
+    timed_clients(
+        lanes[:2],
+        lambda lane, start: service.reserve_session(
+            lane.room_id, start, 30, "video", actor=f"member:{lane.member}"
+        ),
+    )
+    sessions = {lane.room_id: httpx.Client(base_url=base, timeout=60) for lane in lanes[2:]}
+    timed_clients(lanes[2:], http_reserver(sessions, token))
+    for session in sessions.values():
+        session.close()
+
+
+def run(requests: int, concurrency: list[int]) -> list[dict[str, Any]]:
+    schema = f"bench_http_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    url = f"{ADMIN_URL}?schema={schema}"
+    token = secrets.token_urlsafe(24)
+    service = BookingService(SystemClock(), Policy(), env=event_store_env(url))
+    process, base = start_server(url, token)
+    rows = []
+    try:
+        warm_up(service, base, token)
+        for clients in concurrency:
+            per_client = max(1, requests // clients)
+            lanes = [Lane(service, f"ip{clients}-{i}", per_client) for i in range(clients)]
+
+            def in_process(lane: Lane, start: datetime) -> None:
+                service.reserve_session(lane.room_id, start, 30, "video", actor=f"member:{lane.member}")
+
+            before = time.process_time()
+            local = summary(*timed_clients(lanes, in_process))
+            local["cpu"] = (time.process_time() - before) / local["n"] * 1000
+            lanes = [Lane(service, f"http{clients}-{i}", per_client) for i in range(clients)]
+            sessions = {lane.room_id: httpx.Client(base_url=base, timeout=60) for lane in lanes}
+
+            over_http = http_reserver(sessions, token)
+            before = process_cpu_seconds(process.pid)
+            remote = summary(*timed_clients(lanes, over_http))
+            remote["cpu"] = (process_cpu_seconds(process.pid) - before) / remote["n"] * 1000
+            for session in sessions.values():
+                session.close()
+            rows.append({"clients": clients, "in_process": local, "http": remote})
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        service.close()
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=240, help="reservations per configuration (240)")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 16], help="concurrent clients (1 16)")
+    args = parser.parse_args()
+    rows = run(args.requests, args.clients)
+    print(f"reserve-session on PostgreSQL, {args.requests} requests per row")
+    print("| clients | path | requests/s | p50 latency | p99 latency | CPU per request (serving process) |")
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        for path in ("in_process", "http"):
+            figures = row[path]
+            print(
+                f"| {row['clients']} | {path.replace('_', '-')} | {figures['rps']:.1f} | "
+                f"{figures['p50']:.1f} ms | {figures['p99']:.1f} ms | {figures['cpu']:.1f} ms |"
+            )
+    for row in rows:
+        ratio = row["in_process"]["rps"] / row["http"]["rps"]
+        extra = row["http"]["p50"] - row["in_process"]["p50"]
+        print(
+            f"{row['clients']} client(s): HTTP overhead ratio (in-process rps / HTTP rps) {ratio:.2f}; "
+            f"p50 HTTP - p50 in-process = {extra:+.1f} ms"
+        )
+    print(
+        f"command: PYTHONPATH=. python -m bench.http --requests {args.requests} --clients "
+        + " ".join(map(str, args.clients))
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,285 @@
+"""Write routes: each parses its body, calls one command of the service, renders the outcome.
+
+Every write honours ``Idempotency-Key`` by passing it (namespaced by command) as the
+service's ``command_id``; the service replays the first outcome and writes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request
+
+from commands.service import BookingService
+from entrypoints.http.auth import (
+    ActorHeader,
+    IdempotencyKeyHeader,
+    OperatorCaller,
+    Writer,
+    acting_party,
+    command_id,
+)
+from entrypoints.http.problems import PROBLEM_RESPONSES
+from entrypoints.http.schemas import (
+    PRINTABLE_ID,
+    AddCredits,
+    CancelSession,
+    DeclineSession,
+    Empty,
+    OpenRoom,
+    PublishAvailability,
+    ReportNoShow,
+    RescheduleSession,
+    ReserveSession,
+    RevokeForfeit,
+)
+
+SERVICE_ACTOR = "system:api"
+"""Recorded as the actor when a service opens rooms, publishes or adds credits on its own behalf."""
+
+
+async def service_of(request: Request) -> BookingService:
+    service: BookingService = request.app.state.service
+    return service
+
+
+Service = Annotated[BookingService, Depends(service_of)]
+PartyPath = Annotated[str, Path(min_length=1, max_length=200, pattern=PRINTABLE_ID)]
+BookingPath = Annotated[str, Path(min_length=1, max_length=64, pattern=PRINTABLE_ID)]
+
+router = APIRouter(responses=PROBLEM_RESPONSES)
+
+
+def with_id(outcome: dict[str, Any], id_key: str | None = None) -> dict[str, Any]:
+    """The service's outcome with its aggregate id under ``id``."""
+    if id_key is None:
+        return dict(outcome)
+    return {"id": outcome[id_key], **{k: v for k, v in outcome.items() if k != id_key}}
+
+
+@router.post("/rooms", status_code=201, tags=["rooms"])
+def open_room(
+    body: OpenRoom,
+    caller: Writer,
+    service: Service,
+    x_actor: ActorHeader = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> dict[str, Any]:
+    """Open a room pairing a member with a provider."""
+    outcome = service.open_room(
+        body.member_id,
+        body.provider_id,
+        actor=acting_party(caller, x_actor, SERVICE_ACTOR),
+        command_id=command_id("open_room", idempotency_key),
+    )
+    return with_id(outcome, "room_id")
+
+
+@router.put("/providers/{provider_id}/availability", tags=["providers"])
+def publish_availability(
+    provider_id: PartyPath,
+    body: PublishAvailability,
+    caller: Writer,
+    service: Service,
+    x_actor: ActorHeader = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> dict[str, Any]:
+    """Publish the provider's weekly hours (local time in ``timezone``) and exceptions."""
+    return service.publish_availability(
+        provider_id,
+        body.model_dump(),
+        actor=acting_party(caller, x_actor, SERVICE_ACTOR),
+        command_id=command_id("publish_availability", idempotency_key),
+    )
+
+
+@router.post("/members/{member_id}/credits", tags=["credits"])
+def add_credits(
+    member_id: PartyPath,
+    body: AddCredits,
+    caller: Writer,
+    service: Service,
+    x_actor: ActorHeader = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> dict[str, Any]:
+    """Add purchased or granted session credits to a member's account."""
+    return service.add_credits(
+        member_id,
+        body.source,
+        body.count,
+        body.reference,
+        actor=acting_party(caller, x_actor, SERVICE_ACTOR),
+        command_id=command_id("add_credits", idempotency_key),
+    )
+
+
+@router.post("/bookings", status_code=201, tags=["bookings"])
+def reserve_session(
+    body: ReserveSession,
+    caller: Writer,
+    service: Service,
+    x_actor: ActorHeader = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> dict[str, Any]:
+    """Reserve a session in a room (as its member): holds a slot and a credit."""
+    outcome = service.reserve_session(
+        body.room_id,
+        body.starts_at,
+        body.length_minutes,
+        body.format,
+        actor=acting_party(caller, x_actor),
+        command_id=command_id("reserve_session", idempotency_key),
+    )
+    return with_id(outcome, "booking_id")
+
+
+@router.post("/bookings/{booking_id}/confirm", tags=["bookings"])
+def confirm_session(
+    booking_id: BookingPath,
+    caller: Writer,
+    service: Service,
+    body: Empty | None = None,
+    x_actor: ActorHeader = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> dict[str, Any]:
+    """The provider confirms a pending booking before its ``confirm_by``."""
+    outcome = service.confirm_session(
+        booking_id,
+        actor=acting_party(caller, x_actor),
+        command_id=command_id("confirm_session", idempotency_key),
+    )
+    return with_id(outcome, "booking_id")
+
+
+@router.post("/bookings/{booking_id}/decline", tags=["bookings"])
+def decline_session(
+    booking_id: BookingPath,
+    caller: Writer,
+    service: Service,
+    body: DeclineSession | None = None,
+    x_actor: ActorHeader = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> dict[str, Any]:
+    """The provider declines a pending booking; the member's credit is released."""
+    outcome = service.decline_session(
+        booking_id,
+        (body or DeclineSession()).reason,
+        actor=acting_party(caller, x_actor),
+        command_id=command_id("decline_session", idempotency_key),
+    )
+    return with_id(outcome, "booking_id")
+
+
+@router.post("/bookings/{booking_id}/reschedule", tags=["bookings"])
+def reschedule_session(
+    booking_id: BookingPath,
+    body: RescheduleSession,
+    caller: Writer,
+    service: Service,
+    x_actor: ActorHeader = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> dict[str, Any]:
+    """The member moves the session; late moves need ``accept_forfeit``."""
+    outcome = service.reschedule_session(
+        booking_id,
+        body.starts_at,
+        body.accept_forfeit,
+        actor=acting_party(caller, x_actor),
+        command_id=command_id("reschedule_session", idempotency_key),
+    )
+    return with_id(outcome, "booking_id")
+
+
+@router.post("/bookings/{booking_id}/cancel", tags=["bookings"])
+def cancel_session(
+    booking_id: BookingPath,
+    caller: Writer,
+    service: Service,
+    body: CancelSession | None = None,
+    x_actor: ActorHeader = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> dict[str, Any]:
+    """The member or the provider cancels; a late member cancel needs ``accept_forfeit``."""
+    arguments = body or CancelSession()
+    outcome = service.cancel_session(
+        booking_id,
+        arguments.reason,
+        arguments.accept_forfeit,
+        actor=acting_party(caller, x_actor),
+        command_id=command_id("cancel_session", idempotency_key),
+    )
+    return with_id(outcome, "booking_id")
+
+
+@router.post("/bookings/{booking_id}/joined", tags=["attendance"])
+def record_member_joined(
+    booking_id: BookingPath,
+    caller: Writer,
+    service: Service,
+    body: Empty | None = None,
+    x_actor: ActorHeader = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> dict[str, Any]:
+    """The live-session platform reports that the member joined."""
+    outcome = service.record_member_joined(
+        booking_id,
+        actor=acting_party(caller, x_actor),
+        command_id=command_id("record_member_joined", idempotency_key),
+    )
+    return with_id(outcome, "booking_id")
+
+
+@router.post("/bookings/{booking_id}/complete", tags=["attendance"])
+def complete_session(
+    booking_id: BookingPath,
+    caller: Writer,
+    service: Service,
+    body: Empty | None = None,
+    x_actor: ActorHeader = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> dict[str, Any]:
+    """The provider marks a started session completed; the credit is consumed."""
+    outcome = service.complete_session(
+        booking_id,
+        actor=acting_party(caller, x_actor),
+        command_id=command_id("complete_session", idempotency_key),
+    )
+    return with_id(outcome, "booking_id")
+
+
+@router.post("/bookings/{booking_id}/no-show", tags=["attendance"])
+def report_no_show(
+    booking_id: BookingPath,
+    body: ReportNoShow,
+    caller: Writer,
+    service: Service,
+    x_actor: ActorHeader = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> dict[str, Any]:
+    """Report the absent party of a started session."""
+    outcome = service.report_no_show(
+        booking_id,
+        body.party,
+        actor=acting_party(caller, x_actor),
+        command_id=command_id("report_no_show", idempotency_key),
+    )
+    return with_id(outcome, "booking_id")
+
+
+@router.post("/bookings/{booking_id}/revoke-forfeit", tags=["corrections"])
+def revoke_forfeit(
+    booking_id: BookingPath,
+    body: RevokeForfeit,
+    caller: OperatorCaller,
+    service: Service,
+    x_actor: ActorHeader = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> dict[str, Any]:
+    """An operator restores a wrongly forfeited credit (a new event; the past is kept)."""
+    outcome = service.revoke_forfeit(
+        booking_id,
+        body.reason,
+        actor=acting_party(caller, x_actor),
+        command_id=command_id("revoke_forfeit", idempotency_key),
+    )
+    return with_id(outcome, "booking_id")

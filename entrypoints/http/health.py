@@ -1,0 +1,48 @@
+"""``GET /health``: liveness, whether the database answers, and how far the views lag.
+
+Open to anyone (load balancers, compose health checks); it reveals counts, never data.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from entrypoints.http.problems import problem
+
+router = APIRouter()
+log = logging.getLogger("booking.http")
+
+
+@router.get("/health", tags=["operations"])
+def health(request: Request) -> Any:
+    state = request.app.state
+    try:
+        head = state.service.recorder.max_notification_id() or 0
+    except Exception as error:
+        log.warning("health: database unreachable: %s", type(error).__name__)
+        return problem(503, "database_unavailable", "the database cannot be reached", database="unreachable")
+    report: dict[str, Any] = {"status": "ok", "database": "reachable", "head_position": head}
+    try:
+        positions = state.read_models.positions()
+        report["projection_lag"] = {view: max(0, head - (pos or 0)) for view, pos in positions.items()}
+    except Exception as error:  # the views may not exist yet while the projector starts
+        report["projection_lag"] = None
+        report["projections"] = f"unavailable ({type(error).__name__})"
+    scheduler = getattr(state, "scheduler", None)
+    if scheduler is not None:
+        report["scheduler"] = _plain(scheduler.health())
+    return JSONResponse(report)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value

@@ -1,0 +1,139 @@
+"""RFC 9457 problem responses: the one shape every HTTP error takes.
+
+Domain refusals keep their stable ``code``; the status follows from it. Errors must never
+leak internals: an unexpected exception becomes a bare 500 and its traceback goes to the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from eventsourcing.persistence import InterfaceError, OperationalError
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain.errors import BookingError
+from entrypoints.http.schemas import PATTERN_MEANINGS
+
+PROBLEM_JSON = "application/problem+json"
+
+STATUS_BY_CODE = {
+    "not_found": 404,
+    "not_allowed": 403,
+    "invalid_input": 422,
+    "idempotency_conflict": 422,
+}
+"""Domain codes with their own status; every other refusal (state, policy, conflict) is 409."""
+
+TITLES = {
+    400: "Bad request",
+    401: "Unauthenticated",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Refused",
+    413: "Body too large",
+    415: "Unsupported media type",
+    422: "Invalid input",
+    500: "Internal error",
+    503: "Unavailable",
+}
+
+log = logging.getLogger("booking.http")
+
+
+class Problem(BaseModel):
+    """What every error response carries (``application/problem+json``)."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    code: str
+
+
+class HTTPProblem(Exception):
+    """Raised by the edge (auth, headers, read-your-writes) to answer with a problem."""
+
+    def __init__(self, status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail, self.headers = status, code, detail, headers
+
+
+def problem(
+    status: int, code: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    body = {
+        "type": "about:blank",
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def status_for(error: BookingError) -> int:
+    return STATUS_BY_CODE.get(error.code, 409)
+
+
+def describe_validation(errors: list[Any]) -> tuple[int, str, str]:
+    """(status, code, detail) for pydantic/FastAPI validation errors; each names its field."""
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return 400, "malformed_json", "the request body is not valid JSON"
+    parts = []
+    for error in errors[:10]:
+        where = ".".join(str(p) for p in error.get("loc", ()))
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        pattern = (error.get("ctx") or {}).get("pattern")
+        if error.get("type") == "string_pattern_mismatch" and pattern in PATTERN_MEANINGS:
+            message = PATTERN_MEANINGS[pattern]
+        parts.append(f"{where}: {message}" if where else message)
+    return 422, "invalid_input", "; ".join(parts)
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": TITLES[status]}
+    for status in (400, 401, 403, 404, 409, 413, 422)
+}
+"""Documented in the OpenAPI document for every route, so clients know the error shape."""
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(BookingError)
+    async def _refusal(request: Request, error: BookingError) -> JSONResponse:
+        return problem(status_for(error), error.code, error.message)
+
+    @app.exception_handler(HTTPProblem)
+    async def _edge(request: Request, error: HTTPProblem) -> JSONResponse:
+        return problem(error.status, error.code, error.detail, error.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        status, code, detail = describe_validation(list(error.errors()))
+        return problem(status, code, detail)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        detail = "no such resource" if error.status_code == 404 else str(error.detail)
+        return problem(error.status_code, code, detail, dict(error.headers or {}) or None)
+
+    async def _outage(request: Request, error: Exception) -> JSONResponse:
+        log.warning("database unavailable: %s", type(error).__name__)
+        return problem(
+            503, "database_unavailable", "the database cannot be reached; retry later", {"Retry-After": "1"}
+        )
+
+    app.add_exception_handler(OperationalError, _outage)
+    app.add_exception_handler(InterfaceError, _outage)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return problem(500, "internal_error", "an unexpected error occurred; it has been logged")

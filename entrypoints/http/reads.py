@@ -1,0 +1,182 @@
+"""Read routes: views from the projections, plus the few answers only an aggregate can give.
+
+Views may lag the events by a moment; a caller that just wrote passes ``?after=<position>``
+(the ``position`` of its write) and the read waits briefly until every view has applied it.
+``GET /bookings/{id}`` and ``/bookings/{id}/policy`` read the Booking aggregate itself, so
+they are always current; available start times are read from the provider's calendar.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from audit.asof import booking_as_of, ledger_as_of
+from domain.booking import Booking
+from domain.errors import InvalidInput
+from domain.time import iso
+from entrypoints.http.auth import Reader, Writer
+from entrypoints.http.commands import BookingPath, PartyPath, Service
+from entrypoints.http.problems import PROBLEM_RESPONSES, HTTPProblem
+from entrypoints.http.schemas import parse_instant
+
+if TYPE_CHECKING:
+    from projections.queries import ReadModels
+
+READ_YOUR_WRITES_TIMEOUT = 5.0
+"""Seconds a read with ``?after=`` waits for the views before answering 503."""
+
+DEFAULT_WINDOW = timedelta(days=14)
+
+router = APIRouter(responses=PROBLEM_RESPONSES)
+
+
+def caught_up_views(
+    request: Request,
+    after: Annotated[
+        int | None, Query(ge=0, description="wait until the views include this write position")
+    ] = None,
+) -> ReadModels:
+    read_models: ReadModels = request.app.state.read_models
+    if after:
+        head = request.app.state.service.recorder.max_notification_id() or 0
+        if after > head:
+            raise HTTPProblem(
+                422, "invalid_input", f"after={after} is beyond the last recorded position {head}"
+            )
+        if not read_models.wait_for(after, READ_YOUR_WRITES_TIMEOUT):
+            raise HTTPProblem(
+                503,
+                "views_behind",
+                f"the views have not reached position {after} yet; retry shortly",
+                {"Retry-After": "1"},
+            )
+    return read_models
+
+
+Views = Annotated["ReadModels", Depends(caught_up_views)]
+AsOf = Annotated[
+    str | None, Query(max_length=64, description="instant with offset: the state then, replayed from events")
+]
+
+
+@router.get("/rooms/{room_id}", tags=["rooms"])
+def room_details(room_id: BookingPath, caller: Reader, views: Views) -> dict[str, Any]:
+    """The room details view: provider, sessions with their deadlines and actions, credits."""
+    details = views.room_details(room_id)
+    if details is None:
+        raise HTTPProblem(404, "not_found", f"no room with id {room_id!r}")
+    return dict(rendered(details))
+
+
+@router.get("/members/{member_id}/rooms", tags=["rooms"])
+def rooms_of_member(member_id: PartyPath, caller: Reader, views: Views) -> dict[str, Any]:
+    return {"rooms": rendered(views.rooms_of_member(member_id))}
+
+
+@router.get("/providers/{provider_id}/rooms", tags=["rooms"])
+def rooms_of_provider(provider_id: PartyPath, caller: Reader, views: Views) -> dict[str, Any]:
+    return {"rooms": rendered(views.rooms_of_provider(provider_id))}
+
+
+@router.get("/members/{member_id}/credits", tags=["credits"])
+def credit_balances(
+    member_id: PartyPath, caller: Reader, views: Views, service: Service, as_of: AsOf = None
+) -> dict[str, Any]:
+    """Balances by status (available, held, consumed, forfeited, restored) and by source;
+    with ``as_of``, the ledger at that instant, replayed from its events (the audit's shape)."""
+    if as_of is not None:
+        return ledger_as_of(service, member_id, at=_query_instant(as_of, "as_of"))
+    balances = views.credit_balances(member_id)
+    if balances is None:
+        raise HTTPProblem(404, "not_found", f"member {member_id!r} has no credit account")
+    return dict(rendered(balances))
+
+
+@router.get("/providers/{provider_id}/availability", tags=["providers"])
+def available_starts(
+    provider_id: PartyPath,
+    caller: Writer,
+    service: Service,
+    length: Annotated[int, Query(description="session length in minutes")],
+    from_: Annotated[
+        str | None, Query(alias="from", max_length=64, description="instant with offset")
+    ] = None,
+    to: Annotated[str | None, Query(max_length=64, description="instant with offset")] = None,
+) -> dict[str, Any]:
+    """Start instants on the slot grid that are free and bookable right now."""
+    begin = _query_instant(from_, "from") if from_ is not None else service.clock.now()
+    end = _query_instant(to, "to") if to is not None else begin + DEFAULT_WINDOW
+    starts = service.available_starts(provider_id, length, begin, end)
+    return {"provider_id": provider_id, "length_minutes": length, "starts": [iso(s) for s in starts]}
+
+
+@router.get("/bookings/{booking_id}", tags=["bookings"])
+def booking_state(
+    booking_id: BookingPath, caller: Reader, service: Service, as_of: AsOf = None
+) -> dict[str, Any]:
+    """The booking's current state, read from its aggregate (always current); with ``as_of``,
+    its state at that instant, replayed from its events (the audit's shape)."""
+    if as_of is not None:
+        return booking_as_of(service, booking_id, at=_query_instant(as_of, "as_of"))
+    return booking_view(service.get_booking(booking_id))
+
+
+@router.get("/bookings/{booking_id}/policy", tags=["bookings"])
+def review_policy(booking_id: BookingPath, caller: Writer, service: Service) -> dict[str, Any]:
+    """What a member cancel or reschedule would do right now: free or forfeit, and why."""
+    return service.review_policy(booking_id)
+
+
+@router.get("/policy", tags=["policy"])
+def policy_in_force(caller: Reader, request: Request) -> dict[str, Any]:
+    """The policy new bookings are reserved under: its numbers, version and description."""
+    policy = request.app.state.service.policy
+    return {"version": policy.version, "numbers": policy.to_dict(), "description": policy.describe()}
+
+
+def booking_view(booking: Booking) -> dict[str, Any]:
+    def instant(value: datetime | None) -> str | None:
+        return iso(value) if value is not None else None
+
+    return {
+        "id": str(booking.id),
+        "room_id": booking.room_id,
+        "member_id": booking.member_id,
+        "provider_id": booking.provider_id,
+        "status": booking.status,
+        "starts_at": iso(booking.starts_at),
+        "ends_at": iso(booking.ends_at),
+        "length_minutes": booking.length_minutes,
+        "format": booking.format,
+        "confirm_by": iso(booking.confirm_by),
+        "free_until": iso(booking.free_until),
+        "joined_at": instant(booking.joined_at),
+        "absent_party": booking.absent_party,
+        "forfeited_credits": len(booking.forfeited),
+        "restored_credits": len(booking.restored),
+        "allowed_actions": list(booking.allowed_actions()),
+        "policy_version": booking.policy_version,
+        "version": booking.version,
+    }
+
+
+def rendered(value: Any) -> Any:
+    """View rows made JSON-ready, with every instant rendered the one way (UTC, ``Z``)."""
+    if isinstance(value, datetime):
+        return iso(value if value.tzinfo is not None else value.replace(tzinfo=UTC))
+    if isinstance(value, dict):
+        return {k: rendered(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [rendered(v) for v in value]
+    return value
+
+
+def _query_instant(value: str, name: str) -> datetime:
+    try:
+        return parse_instant(value, name)
+    except InvalidInput as error:
+        hint = " (a '+' in a query string must be sent as %2B, or use Z)" if " " in value else ""
+        raise InvalidInput(error.message + hint) from None

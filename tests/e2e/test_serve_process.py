@@ -1,0 +1,143 @@
+"""``booking serve`` as a real process: starts, answers, logs JSON lines, stops on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _environment(**settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOOKING_")}
+    return {**env, "PYTHONPATH": str(REPOSITORY), "PYTHONUNBUFFERED": "1", **settings}
+
+
+def _wait_for(condition: object, what: str, seconds: float = 60) -> object:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()  # type: ignore[operator]
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.slow
+def test_booking_serve_on_the_embedded_default_runs_everything_and_stops_on_sigterm(tmp_path: Path) -> None:
+    port = _free_port()
+    out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "entrypoints", "serve", "--port", str(port)],
+            cwd=tmp_path,
+            env=_environment(BOOKING_DATA_DIR=str(tmp_path / "data")),
+            stdout=stdout,
+            stderr=stderr,
+        )
+    try:
+        printed = _wait_for(lambda: re.search(r"Bearer (\S+)", out.read_text()), "the printed token")
+        token = printed.group(1)  # type: ignore[attr-defined]
+        assert f"http://127.0.0.1:{port}" in out.read_text()
+
+        def healthy() -> dict[str, object] | None:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+            except httpx.TransportError:
+                return None
+            return dict(response.json()) if response.status_code == 200 else None
+
+        health = _wait_for(healthy, "GET /health to answer 200")
+        assert health["database"] == "reachable"  # type: ignore[index]
+        assert health["scheduler"]["running"] is True  # type: ignore[index]
+
+        room = httpx.post(
+            f"http://127.0.0.1:{port}/rooms",
+            json={"member_id": "maya", "provider_id": "dr-okafor"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        assert room.status_code == 201
+        details = httpx.get(
+            f"http://127.0.0.1:{port}/rooms/{room.json()['id']}",
+            params={"after": room.json()["position"]},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        assert details.status_code == 200  # the in-process projections caught up
+        assert details.json()["member_id"] == "maya"
+        assert (tmp_path / "data" / "booking.db").exists()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=30)
+    assert code == 0, err.read_text()[-2000:]
+    lines = [json.loads(line) for line in err.read_text().splitlines() if line.strip()]
+    requests = [line for line in lines if line.get("logger") == "booking.http.access"]
+    assert {"method", "path", "status", "duration_ms", "actor"} <= requests[-1].keys()
+    assert ("POST", "/rooms", 201) in {(r["method"], r["path"], r["status"]) for r in requests}
+    assert token not in err.read_text()
+
+
+def test_booking_serve_refuses_to_start_open_on_postgresql(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "entrypoints", "serve"],
+        cwd=tmp_path,
+        env=_environment(BOOKING_DATABASE_URL="postgresql://postgres@127.0.0.1:5432/test"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "BOOKING_API_TOKENS" in result.stderr
+
+
+@pytest.mark.slow
+def test_booking_serve_on_postgresql_runs_only_the_api(tmp_path: Path, postgres_url: str) -> None:
+    port, token = _free_port(), "configured-token-0123456789"
+    err = tmp_path / "stderr.txt"
+    with err.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "entrypoints", "serve", "--port", str(port)],
+            cwd=tmp_path,
+            env=_environment(BOOKING_DATABASE_URL=postgres_url, BOOKING_API_TOKENS=f"{token}:auditor"),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+
+        def healthy() -> dict[str, object] | None:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+            except httpx.TransportError:
+                return None
+            return dict(response.json()) if response.status_code == 200 else None
+
+        health = _wait_for(healthy, "GET /health to answer 200")
+        assert "scheduler" not in health  # type: ignore[operator]
+        headers = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(f"http://127.0.0.1:{port}/policy", headers=headers, timeout=10).status_code == 200
+        refused = httpx.post(
+            f"http://127.0.0.1:{port}/rooms", json={"member_id": "m", "provider_id": "p"}, headers=headers
+        )
+        assert refused.status_code == 403  # the configured token is an auditor's
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=30)
+    assert code == 0, err.read_text()[-2000:]
+    assert token not in err.read_text()
