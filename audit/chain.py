@@ -19,7 +19,7 @@ conflict is never reused.
 
 The mapper never validates the chain while loading: ``audit.verify`` does that, naming the
 first event of a stream whose bytes or predecessor no longer match. Snapshots are not chained
-(they are derived state; verify replays from the events).
+(they are derived state; verify compares the latest ones with a replay of the events).
 """
 
 from __future__ import annotations

@@ -431,8 +431,8 @@ def booking_outcome(booking: Booking) -> dict[str, Any]:
 
 
 def _check_text(value: object, name: str) -> None:
-    if not isinstance(value, str) or len(value) > MAX_TEXT:
-        raise InvalidInput(f"{name} must be a string of at most {MAX_TEXT} characters")
+    if not isinstance(value, str) or len(value) > MAX_TEXT or "\x00" in value:
+        raise InvalidInput(f"{name} must be a string of at most {MAX_TEXT} characters, without NUL")
 
 
 def _check_flag(value: object, name: str) -> None:

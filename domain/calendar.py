@@ -14,7 +14,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from domain.actors import Actor
+from domain.actors import Actor, check_party_id
 from domain.availability import Availability, on_grid
 from domain.errors import (
     InvalidInput,
@@ -70,6 +70,7 @@ class ProviderCalendar(Aggregate):
 
     @classmethod
     def open(cls, provider_id: str, now: datetime) -> ProviderCalendar:
+        check_party_id(provider_id, "provider_id")
         return cls._create(
             cls.CalendarOpened, id=cls.id_for(provider_id), provider_id=provider_id, timestamp=now
         )

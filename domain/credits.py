@@ -13,7 +13,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from domain.actors import Actor
+from domain.actors import Actor, check_party_id
 from domain.errors import InvalidInput, InvalidTransition, NoCreditAvailable, NotAllowed
 
 SOURCES = ("purchase", "insurance", "employer")
@@ -92,6 +92,7 @@ class CreditAccount(Aggregate):
 
     @classmethod
     def open(cls, member_id: str, now: datetime) -> CreditAccount:
+        check_party_id(member_id, "member_id")
         return cls._create(cls.AccountOpened, id=cls.id_for(member_id), member_id=member_id, timestamp=now)
 
     # commands
@@ -101,8 +102,8 @@ class CreditAccount(Aggregate):
             raise InvalidInput(f"source must be one of {', '.join(SOURCES)}; got {source!r}")
         if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_CREDITS_PER_COMMAND:
             raise InvalidInput(f"count must be a whole number from 1 to {MAX_CREDITS_PER_COMMAND}")
-        if not isinstance(reference, str) or len(reference) > 200:
-            raise InvalidInput("reference must be a string of at most 200 characters")
+        if not isinstance(reference, str) or len(reference) > 200 or "\x00" in reference:
+            raise InvalidInput("reference must be a string of at most 200 characters, without NUL")
         if actor.kind not in ("system", "operator") and not actor.is_("member", self.member_id):
             raise NotAllowed(f"{actor} may not add credits for member {self.member_id}")
         self.trigger_event(

@@ -7,8 +7,8 @@ from uuid import uuid4
 
 from eventsourcing.domain import Aggregate
 
-from domain.actors import Actor
-from domain.errors import InvalidInput, NotAllowed
+from domain.actors import Actor, check_party_id
+from domain.errors import NotAllowed
 
 
 class Room(Aggregate):
@@ -23,8 +23,8 @@ class Room(Aggregate):
 
     @classmethod
     def open(cls, member_id: str, provider_id: str, actor: Actor, now: datetime) -> Room:
-        _check_party_id(member_id, "member_id")
-        _check_party_id(provider_id, "provider_id")
+        check_party_id(member_id, "member_id")
+        check_party_id(provider_id, "provider_id")
         if actor.kind not in ("system", "operator") and not actor.is_("member", member_id):
             raise NotAllowed(f"{actor} may not open a room for member {member_id}")
         return cls._create(
@@ -35,8 +35,3 @@ class Room(Aggregate):
             actor=str(actor),
             timestamp=now,
         )
-
-
-def _check_party_id(value: object, name: str) -> None:
-    if not isinstance(value, str) or not value.strip() or len(value) > 200 or ":" in value:
-        raise InvalidInput(f"{name} must be a non-empty string of at most 200 characters without ':'")

@@ -29,8 +29,16 @@ def to_utc(value: datetime | str, name: str) -> datetime:
             f"{name} has no UTC offset ({value.isoformat()}); send e.g. "
             f"{value.isoformat()}Z or {value.isoformat()}+01:00"
         )
-    return value.astimezone(UTC)
+    value = value.astimezone(UTC)
+    if not EARLIEST <= value <= LATEST:
+        raise InvalidInput(
+            f"{name} must lie between {EARLIEST.year} and {LATEST.year}; got {value.isoformat()}"
+        )
+    return value
 
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2999, 12, 31, tzinfo=UTC)
 
 _DURATION = re.compile(
     r"^P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"

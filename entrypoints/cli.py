@@ -12,7 +12,11 @@ from entrypoints.settings import SettingsError
 
 # Modules exposing ``register(subparsers)``; each subcommand sets ``func(args) -> int``.
 SUBCOMMAND_MODULES = (
+    "entrypoints.cli_projections",
     "entrypoints.demo",
+    "entrypoints.cli_serve",
+    "entrypoints.cli_scheduler",
+    "entrypoints.cli_audit",
 )
 
 

@@ -20,9 +20,7 @@ from commands.service import BookingService
 from commands.storage import event_store_env
 from domain.policy import Policy
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "BOOKING_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
+POSTGRES_ADMIN_URL = os.environ.get("BOOKING_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 POSTGRES_REQUIRED = bool(os.environ.get("CI") or os.environ.get("BOOKING_REQUIRE_POSTGRES"))
 
 

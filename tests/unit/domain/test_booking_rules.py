@@ -9,6 +9,7 @@ import pytest
 
 from domain.actors import Actor
 from domain.booking import CANCELLED, CONFIRMED, PENDING, Booking
+from domain.errors import InvalidInput
 from domain.policy import Policy
 from tests.unit.domain.world import MONDAY, World, unchanged
 
@@ -394,3 +395,22 @@ def test_nobody_can_reschedule_once_the_session_has_started() -> None:
         booking.reschedule(
             account, world.calendar, START + timedelta(days=3), True, Actor("member", "mia"), START
         )
+
+
+def test_party_ids_with_control_characters_are_refused() -> None:
+    from domain.credits import CreditAccount
+    from domain.room import Room
+
+    for bad in ("a\x00b", "tab\there", ""):
+        with pytest.raises(InvalidInput):
+            Room.open(bad, "p1", Actor("system", "t"), MONDAY)
+        with pytest.raises(InvalidInput):
+            CreditAccount.open(bad, MONDAY)
+
+
+def test_instants_outside_the_supported_range_are_refused_not_overflowed() -> None:
+    from domain.time import to_utc
+
+    for text in ("0001-01-01T00:00:00+00:00", "9999-12-31T23:59:00+00:00"):
+        with pytest.raises(InvalidInput, match="must lie between"):
+            to_utc(text, "starts_at")

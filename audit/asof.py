@@ -1,0 +1,104 @@
+"""State as of an instant or a version, by replaying the stored events up to that point.
+
+Never reads the read models, and never starts from a snapshot: the state shown is exactly
+what the events say.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+
+from audit.history import booking_events
+from audit.log import event_type, plain
+from domain.booking import Booking
+from domain.credits import CreditAccount
+from domain.errors import InvalidInput, NotFound
+from domain.time import iso, to_utc
+
+
+def replay(events: list[Any]) -> Any:
+    aggregate = None
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
+
+
+def _upto(events: list[Any], at: datetime | str | None, version: int | None) -> list[Any]:
+    if (at is None) == (version is None):
+        raise InvalidInput("give exactly one of an instant (at) or a version")
+    if version is not None:
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise InvalidInput(f"version must be a whole number from 1; got {version!r}")
+        if version > events[-1].originator_version:
+            raise InvalidInput(
+                f"version {version} does not exist; the latest is {events[-1].originator_version}"
+            )
+        return [e for e in events if e.originator_version <= version]
+    instant = to_utc(at, "at")  # type: ignore[arg-type]
+    return [e for e in events if e.timestamp <= instant]
+
+
+def booking_state(booking: Booking) -> dict[str, Any]:
+    fields = (
+        "room_id", "member_id", "provider_id", "status", "starts_at", "ends_at", "length_minutes",
+        "format", "confirm_by", "free_until", "session_end_due", "credit_id", "policy_version",
+        "joined_at", "absent_party", "free_cancellation_closed", "forfeited", "restored",
+    )  # fmt: skip
+    return {
+        "booking_id": str(booking.id),
+        "version": booking.version,
+        **{name: plain(getattr(booking, name)) for name in fields},
+        "allowed_actions": list(booking.allowed_actions()),
+        "modified_on": iso(booking.modified_on),
+    }
+
+
+def booking_as_of(
+    app: Application[UUID], booking_id: str, at: datetime | str | None = None, version: int | None = None
+) -> dict[str, Any]:
+    """The booking as it was at instant ``at`` (inclusive) or at ``version``."""
+    events = _upto(booking_events(app, booking_id), at, version)
+    if not events:
+        raise NotFound(f"booking {booking_id} did not exist yet at {iso(to_utc(at, 'at'))}")  # type: ignore[arg-type]
+    return {"as_of": _as_of(at, version), **booking_state(replay(events))}
+
+
+def ledger_as_of(app: Application[UUID], member_id: str, at: datetime | str | None = None) -> dict[str, Any]:
+    """A member's credit ledger at instant ``at`` (inclusive; the latest when omitted)."""
+    events: list[Any] = list(app.events.get(CreditAccount.id_for(str(member_id))))
+    if not events:
+        raise NotFound(f"member {member_id!r} has no credit ledger")
+    if at is not None:
+        events = _upto(events, at, None)
+    if not events:
+        raise NotFound(f"member {member_id!r} had no credit ledger yet at {iso(to_utc(at, 'at'))}")  # type: ignore[arg-type]
+    account: CreditAccount = replay(events)
+    return {
+        "member_id": account.member_id,
+        "as_of": _as_of(at, None) if at is not None else iso(account.modified_on),
+        "version": account.version,
+        "balance": account.balance(),
+        "credits": plain(account.credits),
+        "movements": [
+            {
+                "version": e.originator_version,
+                "type": event_type(e),
+                "at": iso(e.timestamp),
+                "actor": getattr(e, "actor", None),
+                **{
+                    k: plain(getattr(e, k))
+                    for k in ("credit_id", "booking_id", "source", "count", "reason")
+                    if hasattr(e, k)
+                },
+            }
+            for e in events[1:]
+        ],
+    }
+
+
+def _as_of(at: datetime | str | None, version: int | None) -> str | int:
+    return version if version is not None else iso(to_utc(at, "at"))  # type: ignore[arg-type]
