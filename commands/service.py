@@ -17,10 +17,12 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, Mapper
+from eventsourcing.persistence import IntegrityError, InternalError, Mapper
 
 from audit.chain import ChainedMapper
+from commands.clock import SystemClock
 from commands.idempotency import CommandRecord, check_command_id, fingerprint
+from commands.storage import event_store_env
 from domain.actors import SCHEDULER, Actor
 from domain.booking import Booking
 from domain.calendar import ProviderCalendar, check_length
@@ -37,7 +39,7 @@ MAX_ATTEMPTS = 12
 MAX_TEXT = 2000
 
 
-class BookingService(Application):
+class BookingService(Application[UUID]):
     name = "booking"
     snapshotting_intervals: ClassVar[dict[type[Aggregate], int]] = {  # type: ignore[assignment]
         ProviderCalendar: 50,
@@ -48,6 +50,24 @@ class BookingService(Application):
         super().__init__(env=env)
         self.clock = clock
         self.policy = policy or Policy()
+
+    @classmethod
+    def open(
+        cls, database_url: str, clock: Clock | None = None, policy: Policy | None = None, attempts: int = 6
+    ) -> BookingService:
+        """Construct the service on a database URL, riding out concurrent start-ups.
+
+        Construction re-runs the library's CREATE statements, which PostgreSQL may refuse
+        ("tuple concurrently updated") while another process does the same at that moment.
+        """
+        for attempt in range(attempts):
+            try:
+                return cls(clock or SystemClock(), policy, env=event_store_env(database_url))
+            except InternalError:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")
 
     def construct_mapper(self) -> Mapper[UUID]:
         """Every stored event carries its stream's hash-chain link (see ``audit.chain``)."""
@@ -392,7 +412,7 @@ class BookingService(Application):
 
     def _find(self, cls: type[A], uuid: UUID, version: int | None = None) -> A | None:
         try:
-            aggregate = self.repository.get(uuid, version=version)
+            aggregate: Aggregate = self.repository.get(uuid, version=version)
         except AggregateNotFoundError:
             return None
         return aggregate if isinstance(aggregate, cls) else None

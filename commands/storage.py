@@ -14,12 +14,19 @@ def event_store_env(database_url: str) -> dict[str, str]:
     readers skip events under concurrent writers.
     """
     url = urlparse(database_url)
+    cache = {
+        # Cached aggregates are fast-forwarded from the store on every get (so other processes'
+        # writes are seen) and deep-copied for each command (so a refused command can't dirty them).
+        "AGGREGATE_CACHE_MAXSIZE": "5000",
+        "AGGREGATE_CACHE_FASTFORWARD": "y",
+    }
     if url.scheme == "sqlite":
         path = unquote(url.path)[1:]  # sqlite:///rel/path -> rel/path; sqlite:////abs -> /abs
         if not path:
             raise ValueError("a sqlite URL needs a file path, e.g. sqlite:///data/booking.db")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return {
+            **cache,
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": path,
             "SQLITE_LOCK_TIMEOUT": "30",
@@ -27,6 +34,7 @@ def event_store_env(database_url: str) -> dict[str, str]:
     if url.scheme in ("postgresql", "postgres", "postgresql+psycopg"):
         query = parse_qs(url.query)
         env = {
+            **cache,
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": unquote(url.path.lstrip("/")) or "postgres",
             "POSTGRES_HOST": url.hostname or "127.0.0.1",

@@ -22,7 +22,6 @@ from audit.history import booking_history, render_timeline
 from audit.verify import verify_all
 from commands.clock import SystemClock
 from commands.service import BookingService
-from commands.storage import event_store_env
 from domain.errors import InvalidInput
 from entrypoints.settings import Settings
 
@@ -74,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def opened(args: argparse.Namespace) -> Iterator[tuple[BookingService, str]]:
     settings = Settings.from_env()
     url = args.database_url or settings.database_url
-    app = BookingService(SystemClock(), settings.policy, env=event_store_env(url))
+    app = BookingService.open(url, SystemClock(), settings.policy)
     try:
         yield app, url
     finally:

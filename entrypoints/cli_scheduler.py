@@ -42,7 +42,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     from commands.clock import SystemClock
     from commands.service import BookingService
-    from commands.storage import event_store_env
     from entrypoints.http.logs import configure_logging
     from projections.database import create_read_engine
     from projections.queries import ReadModels
@@ -54,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     _stop_on(stop, signal.SIGTERM, signal.SIGINT)
     clock = SystemClock()
-    service = BookingService(clock, settings.policy, env=event_store_env(settings.database_url))
+    service = BookingService.open(settings.database_url, clock, settings.policy)
     engine = create_read_engine(settings.database_url)
     scheduler = DeadlineScheduler(
         service, ReadModels(engine, clock), clock, args.refresh_interval, workers=args.workers

@@ -79,7 +79,6 @@ def run(args: argparse.Namespace) -> int:
 
     from commands.clock import SystemClock
     from commands.service import BookingService
-    from commands.storage import event_store_env
     from entrypoints.http.app import create_app
     from entrypoints.http.logs import configure_logging
     from projections.database import create_read_engine
@@ -90,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else settings.http_port
     configure_logging()
     clock = SystemClock()
-    service = BookingService(clock, settings.policy, env=event_store_env(settings.database_url))
+    service = BookingService.open(settings.database_url, clock, settings.policy)
     engine = create_read_engine(settings.database_url)
     workers: InProcessWorkers | None = None
     try:

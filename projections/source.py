@@ -9,30 +9,18 @@ ids visible in order, so nothing below the highest visible id can appear later.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
-from eventsourcing.persistence import InternalError, Notification
+from eventsourcing.persistence import Notification
 
-from commands.clock import SystemClock
 from commands.service import BookingService
-from commands.storage import event_store_env
 
 
 class EventLog:
-    def __init__(self, database_url: str, attempts: int = 5) -> None:
+    def __init__(self, database_url: str) -> None:
         # The service is only used for its recorder and mapper; no command is ever run here.
-        # Constructing it re-runs the library's CREATE OR REPLACE statements, which PostgreSQL
-        # refuses ("tuple concurrently updated") when another process does the same at once.
-        for attempt in range(attempts):
-            try:
-                self.app = BookingService(SystemClock(), env=event_store_env(database_url))
-                return
-            except InternalError:
-                if attempt == attempts - 1:
-                    raise
-                time.sleep(0.05 * 2**attempt)
+        self.app = BookingService.open(database_url)
 
     def head(self) -> int:
         """The highest notification id recorded so far (0 when there is none)."""
