@@ -151,3 +151,24 @@ class ChainedMapper(Mapper[UUID]):
             self._heads.move_to_end((originator_id, version))
             while len(self._heads) > HEADS_KEPT:
                 self._heads.popitem(last=False)
+
+
+def chain_onto(heads: dict[UUID | str, str], stored: StoredEvent) -> StoredEvent:
+    """Seal a stored event onto its stream's chain whose last links ``heads`` tracks.
+
+    For writers that bypass the service (bulk loading, tests); ``heads`` is updated.
+    """
+    chain_link = link(
+        heads.get(stored.originator_id, ""),
+        stored.originator_id,
+        stored.originator_version,
+        stored.topic,
+        stored.state,
+    )
+    heads[stored.originator_id] = chain_link
+    return StoredEvent(
+        originator_id=stored.originator_id,
+        originator_version=stored.originator_version,
+        topic=stored.topic,
+        state=seal(stored.state, chain_link),
+    )

@@ -34,7 +34,7 @@ import psycopg
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Mapper, StoredEvent
 
-from audit.chain import link, seal
+from audit.chain import chain_onto
 from audit.history import booking_history
 from audit.log import read_log
 from audit.verify import verify_store
@@ -42,6 +42,7 @@ from commands.clock import ManualClock
 from commands.service import BookingService
 from commands.storage import event_store_env
 from domain.actors import Actor
+from domain.availability import weekly_hours
 from domain.booking import SESSION_END, Booking
 from domain.calendar import ProviderCalendar
 from domain.credits import CreditAccount
@@ -49,13 +50,7 @@ from domain.policy import Policy
 from domain.room import Room
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
-ALL_DAY = {
-    "timezone": "UTC",
-    "weekly": [
-        {"weekday": d, "start": "00:00", "end": "24:00"}
-        for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-    ],
-}
+ALL_DAY = weekly_hours("UTC", "00:00", "24:00")
 MEMBERS_PER_PROVIDER = 30  # a member's bookings are 60 h apart, so each completes before the next
 BOOKINGS_PER_PROVIDER = 700
 BATCH = 10_000
@@ -68,7 +63,7 @@ class Generator:
     def __init__(self, app: BookingService, target: int) -> None:
         self.app, self.target = app, target
         self.mapper = Mapper(app.mapper.transcoder)
-        self.heads: dict[uuid.UUID, str] = {}
+        self.heads: dict[uuid.UUID | str, str] = {}
         self.batch: list[StoredEvent] = []
         self.written = 0
         self.booking_ids: list[str] = []
@@ -77,12 +72,7 @@ class Generator:
     def save(self, *aggregates: Aggregate) -> None:
         for aggregate in aggregates:
             for event in aggregate.collect_events():
-                row = self.mapper.to_stored_event(event)
-                chain = link(self.heads.get(row.originator_id, ""), row.originator_id,
-                             row.originator_version, row.topic, row.state)  # fmt: skip
-                self.heads[row.originator_id] = chain
-                self.batch.append(StoredEvent(row.originator_id, row.originator_version, row.topic,
-                                              seal(row.state, chain)))  # fmt: skip
+                self.batch.append(chain_onto(self.heads, self.mapper.to_stored_event(event)))
         if len(self.batch) >= BATCH:
             self.flush()
 

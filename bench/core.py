@@ -38,16 +38,11 @@ import psycopg
 from commands.clock import ManualClock
 from commands.service import BookingService
 from commands.storage import event_store_env
+from domain.availability import weekly_hours
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 GROUP = 25  # bookings per (member, provider) group, so no aggregate grows without bound
-ALL_DAY = {
-    "timezone": "UTC",
-    "weekly": [
-        {"weekday": d, "start": "00:00", "end": "24:00"}
-        for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-    ],
-}
+ALL_DAY = weekly_hours("UTC", "00:00", "24:00")
 
 
 @dataclass

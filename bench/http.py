@@ -37,18 +37,13 @@ import psycopg
 from commands.clock import SystemClock
 from commands.service import BookingService
 from commands.storage import event_store_env
+from domain.availability import weekly_hours
 from domain.policy import Policy
 from domain.time import iso
 
 ADMIN_URL = os.environ.get("BOOKING_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REPOSITORY = Path(__file__).resolve().parents[1]
-ALL_DAY = {
-    "timezone": "UTC",
-    "weekly": [
-        {"weekday": d, "start": "00:00", "end": "24:00"}
-        for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-    ],
-}
+ALL_DAY = weekly_hours("UTC", "00:00", "24:00")
 
 
 class Lane:

@@ -35,6 +35,7 @@ import sqlalchemy as sa
 from commands.clock import ManualClock
 from commands.service import BookingService
 from commands.storage import event_store_env
+from domain.availability import weekly_hours
 from domain.policy import Policy
 from projections.database import create_read_engine
 from projections.queries import ReadModels
@@ -45,13 +46,7 @@ from scheduler.process import DeadlineScheduler
 ADMIN_URL = os.environ.get("BOOKING_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)  # every burst booking starts here
 BOOKED_AT = START - timedelta(days=5)
-ALL_DAY = {
-    "timezone": "UTC",
-    "weekly": [
-        {"weekday": d, "start": "00:00", "end": "24:00"}
-        for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-    ],
-}
+ALL_DAY = weekly_hours("UTC", "00:00", "24:00")
 
 
 class ShiftedClock:

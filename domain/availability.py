@@ -159,3 +159,12 @@ def _local_instant(day: date, minutes: int, zone: ZoneInfo) -> datetime:
         day, minutes = day + timedelta(days=1), 0
     local = datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=zone)
     return local.astimezone(UTC)
+
+
+def weekly_hours(timezone: str, start: str, end: str, days: tuple[str, ...] = WEEKDAYS) -> dict[str, Any]:
+    """The availability document for the same local hours on each of ``days``."""
+    return {
+        "timezone": timezone,
+        "weekly": [{"weekday": day, "start": start, "end": end} for day in days],
+        "exceptions": [],
+    }

@@ -13,6 +13,7 @@ from pathlib import Path
 from commands.clock import ManualClock
 from commands.service import BookingService
 from commands.storage import event_store_env
+from domain.availability import weekly_hours
 from domain.booking import CONFIRMATION
 from domain.errors import ForfeitNotAcknowledged
 from domain.time import iso
@@ -46,10 +47,7 @@ def tell_story(app: BookingService, clock: ManualClock) -> None:
     say(f"Room {room['room_id'][:8]} opened: member {MEMBER} with provider {PROVIDER}.")
     app.publish_availability(
         PROVIDER,
-        {
-            "timezone": "Europe/London",
-            "weekly": [{"weekday": d, "start": "09:00", "end": "17:00"} for d in WEEKDAYS],
-        },
+        weekly_hours("Europe/London", "09:00", "17:00", WEEKDAYS),
         actor=f"provider:{PROVIDER}",
     )
     say(f"{PROVIDER} publishes availability: weekdays 09:00-17:00 Europe/London.")

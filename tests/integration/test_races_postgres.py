@@ -17,16 +17,11 @@ import pytest
 from commands.clock import ManualClock
 from commands.service import BookingService
 from commands.storage import event_store_env
+from domain.availability import weekly_hours
 from domain.errors import BookingError
 
 FRIDAY_10 = datetime(2026, 3, 6, 10, 0, tzinfo=UTC)
-ALL_WEEK = {
-    "timezone": "UTC",
-    "weekly": [
-        {"weekday": d, "start": "08:00", "end": "18:00"}
-        for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-    ],
-}
+ALL_WEEK = weekly_hours("UTC", "08:00", "18:00")
 
 
 class Services:

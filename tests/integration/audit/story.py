@@ -12,16 +12,11 @@ from datetime import UTC, datetime, timedelta
 
 from commands.clock import ManualClock
 from commands.service import BookingService
+from domain.availability import weekly_hours
 from domain.booking import CONFIRMATION
 
 MEMBER, PROVIDER = "maya", "dr-okafor"
-ALL_WEEK = {
-    "timezone": "UTC",
-    "weekly": [
-        {"weekday": d, "start": "08:00", "end": "18:00"}
-        for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-    ],
-}
+ALL_WEEK = weekly_hours("UTC", "08:00", "18:00")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 FIRST_START = datetime(2026, 3, 6, 10, 0, tzinfo=UTC)
 MOVED_START = datetime(2026, 3, 9, 11, 0, tzinfo=UTC)

@@ -7,13 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 from commands.clock import ManualClock
 from commands.service import BookingService
+from domain.availability import weekly_hours
 from domain.booking import FREE_CANCELLATION, SESSION_END
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday")
-AVAILABILITY = {
-    "timezone": "UTC",
-    "weekly": [{"weekday": day, "start": "09:00", "end": "17:00"} for day in WEEKDAYS],
-}
+AVAILABILITY = weekly_hours("UTC", "09:00", "17:00", WEEKDAYS)
 
 
 def at(day: int, hour: int, minute: int = 0) -> datetime:

@@ -26,7 +26,7 @@ import psycopg
 from commands.clock import SystemClock
 from commands.service import BookingService
 from commands.storage import event_store_env
-from domain.availability import align_up
+from domain.availability import align_up, weekly_hours
 from entrypoints.settings import policy_from_env
 
 REPOSITORY = Path(__file__).resolve().parents[3]
@@ -39,10 +39,7 @@ POLICY_ENV = {
     "BOOKING_LENGTHS": "1",
 }
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-ALL_DAY_UTC = {
-    "timezone": "UTC",
-    "weekly": [{"weekday": d, "start": "00:00", "end": "24:00"} for d in WEEKDAYS],
-}
+ALL_DAY_UTC = weekly_hours("UTC", "00:00", "24:00", WEEKDAYS)
 STEP = timedelta(minutes=1)
 LEAD = timedelta(seconds=20)  # time to reserve a batch before the deadlines start falling due
 

@@ -13,7 +13,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Mapper, Notification
 
-from audit.chain import link, seal
+from audit.chain import chain_onto
 from audit.verify import Report, verify_rows
 from domain.actors import SCHEDULER, Actor
 from domain.booking import Booking
@@ -39,13 +39,16 @@ class Log:
     def save(self, *aggregates: Aggregate) -> None:
         for aggregate in aggregates:
             for event in aggregate.collect_events():
-                row = self.mapper.to_stored_event(event)
-                chain = link(self.heads.get(row.originator_id, ""), row.originator_id,
-                             row.originator_version, row.topic, row.state)  # fmt: skip
-                self.heads[row.originator_id] = chain
-                self.rows.append(Notification(id=len(self.rows) + 1, originator_id=row.originator_id,
-                                              originator_version=row.originator_version, topic=row.topic,
-                                              state=seal(row.state, chain)))  # fmt: skip
+                row = chain_onto(self.heads, self.mapper.to_stored_event(event))
+                self.rows.append(
+                    Notification(
+                        id=len(self.rows) + 1,
+                        originator_id=row.originator_id,
+                        originator_version=row.originator_version,
+                        topic=row.topic,
+                        state=row.state,
+                    )
+                )
 
     def verify(self) -> Report:
         return verify_rows(self.rows, self.mapper)

@@ -16,6 +16,7 @@ import pytest
 from eventsourcing.domain import Aggregate
 
 from domain.actors import Actor
+from domain.availability import weekly_hours
 from domain.booking import Booking
 from domain.calendar import ProviderCalendar
 from domain.credits import CreditAccount
@@ -26,13 +27,7 @@ from domain.room import Room
 MONDAY = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 """The instant every world starts at: Monday 2 March 2026, 09:00 UTC."""
 
-ALL_DAY_UTC = {
-    "timezone": "UTC",
-    "weekly": [
-        {"weekday": day, "start": "00:00", "end": "24:00"}
-        for day in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-    ],
-}
+ALL_DAY_UTC = weekly_hours("UTC", "00:00", "24:00")
 SYSTEM = Actor("system", "test")
 OPERATOR = Actor("operator", "olga")
 

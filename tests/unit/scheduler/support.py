@@ -16,6 +16,7 @@ from uuid import UUID
 
 from commands.clock import ManualClock
 from commands.service import BookingService
+from domain.availability import weekly_hours
 from domain.policy import Policy
 from projections.deadlines import PendingDeadline
 from scheduler.process import DeadlineScheduler
@@ -73,10 +74,7 @@ class Office:
         self.view = ListedDeadlines()
         self.service.publish_availability(
             PROVIDER,
-            {
-                "timezone": "UTC",
-                "weekly": [{"weekday": d, "start": "00:00", "end": "24:00"} for d in WEEKDAYS],
-            },
+            weekly_hours("UTC", "00:00", "24:00", WEEKDAYS),
             actor=f"provider:{PROVIDER}",
         )
         self._members = 0
