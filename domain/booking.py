@@ -430,11 +430,8 @@ class Booking(Aggregate):
         return Policy.from_dict(self.policy)
 
     def status_at(self, now: datetime) -> str:
-        """The status decisions use: a pending booking is expired from ``confirm_by`` on,
-        whether or not the scheduler has recorded ``ConfirmationExpired`` yet."""
-        if self.status == PENDING and now >= self.confirm_by:
-            return EXPIRED
-        return self.status
+        """The status decisions use at ``now`` (see ``status_at``)."""
+        return status_at(self.status, self.confirm_by, now)
 
     def is_free_to_change(self, now: datetime) -> bool:
         """A member cancel/reschedule is free while unconfirmed or before ``free_until``."""
@@ -527,6 +524,14 @@ class Booking(Aggregate):
             self._forfeit(account, "no_show", actor, now)
         else:
             account.release(self.credit_id, str(self.id), actor, now)
+
+
+def status_at(status: str, confirm_by: datetime, now: datetime) -> str:
+    """A pending booking is expired from ``confirm_by`` on, whether or not the scheduler has
+    recorded ``ConfirmationExpired`` yet: decisions never wait for a deadline event."""
+    if status == PENDING and now >= confirm_by:
+        return EXPIRED
+    return status
 
 
 def _deadlines(starts_at: datetime, ends_at: datetime, policy: Policy) -> dict[str, datetime]:

@@ -121,7 +121,7 @@ def booking_state(
     its state at that instant, replayed from its events (the audit's shape)."""
     if as_of is not None:
         return booking_as_of(service, booking_id, at=_query_instant(as_of, "as_of"))
-    return booking_view(service.get_booking(booking_id))
+    return booking_view(service.get_booking(booking_id), service.clock.now())
 
 
 @router.get("/bookings/{booking_id}/policy", tags=["bookings"])
@@ -137,7 +137,7 @@ def policy_in_force(caller: Reader, request: Request) -> dict[str, Any]:
     return {"version": policy.version, "numbers": policy.to_dict(), "description": policy.describe()}
 
 
-def booking_view(booking: Booking) -> dict[str, Any]:
+def booking_view(booking: Booking, now: datetime) -> dict[str, Any]:
     def instant(value: datetime | None) -> str | None:
         return iso(value) if value is not None else None
 
@@ -157,7 +157,7 @@ def booking_view(booking: Booking) -> dict[str, Any]:
         "absent_party": booking.absent_party,
         "forfeited_credits": len(booking.forfeited),
         "restored_credits": len(booking.restored),
-        "allowed_actions": list(booking.allowed_actions()),
+        "allowed_actions": list(booking.allowed_actions(now)),
         "policy_version": booking.policy_version,
         "version": booking.version,
     }

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from commands.clock import ManualClock
 from commands.service import BookingService
+from commands.storage import event_store_env
+from domain.availability import weekly_hours
 from domain.booking import CONFIRMATION, FREE_CANCELLATION, SESSION_END
 from projections.database import create_read_engine
 from projections.deadlines import PendingDeadline
@@ -179,3 +183,33 @@ def test_positions_reach_the_last_command_and_projecting_again_applies_nothing(
     assert set(views.positions().values()) == {last}
     assert project(database_url) == 0
     assert verify_views(database_url) == []
+
+
+def test_a_pending_session_past_its_confirmation_deadline_offers_no_actions_before_the_expiry_is_recorded(
+    database_url: str,
+) -> None:
+    clock = ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    service = BookingService(clock, env=event_store_env(database_url))
+    try:
+        room = service.open_room("m1", "p1")["room_id"]
+        service.publish_availability("p1", weekly_hours("UTC", "09:00", "17:00"), actor="provider:p1")
+        service.add_credits("m1", "purchase", 1)
+        booking = service.reserve_session(room, "2026-03-05T10:00:00Z", 30, "video", actor="member:m1")
+    finally:
+        service.close()
+    runner = ProjectionsRunner(database_url)
+    try:
+        runner.catch_up()
+    finally:
+        runner.close()
+    views = ReadModels(create_read_engine(database_url))
+    confirm_by = datetime.fromisoformat(booking["confirm_by"])
+
+    before = views.room_details(room, now=confirm_by - timedelta(seconds=1))
+    at = views.room_details(room, now=confirm_by)
+
+    assert before is not None and at is not None
+    assert before["sessions"][0]["allowed_actions"] == ["confirm", "decline", "reschedule", "cancel"]
+    assert at["sessions"][0]["status"] == "pending_confirmation"
+    assert at["sessions"][0]["allowed_actions"] == []
+    assert at["sessions"][0]["cancel_is_free_now"] is False
