@@ -11,11 +11,13 @@ travels inside the same row, written by the same ``insert_events`` transaction a
 extra table, no extra write, and readers that know nothing of the chain still decode the JSON.
 
 The previous link comes, in order of preference, from the event sealed just before on this
-thread (events of one aggregate are consecutive in a save), from the links seen while loading
-the aggregate (every save loads first), or, rarely (an aggregate loaded from a snapshot with no
-later events), from one indexed read of the previous stored event. The "sealed just before"
-shortcut is forgotten on every read, so a link computed for a save that then lost a version
-conflict is never reused.
+thread (events of one aggregate are consecutive in a save), from the heads this process knows
+(links seen while loading, and links of its own saves once they committed: the service calls
+``begin_save``/``commit_save`` around each save), or, when neither knows it (an aggregate loaded
+from a snapshot or the cache, last written by another process), from one indexed read of the
+previous stored event. Links sealed by a save that then lost a version conflict are never
+remembered: ``begin_save`` forgets them and the "sealed just before" shortcut is forgotten on
+every read.
 
 The mapper never validates the chain while loading: ``audit.verify`` does that, naming the
 first event of a stream whose bytes or predecessor no longer match. Snapshots are not chained
@@ -99,6 +101,7 @@ class ChainedMapper(Mapper[UUID]):
             previous, stored.originator_id, stored.originator_version, stored.topic, stored.state
         )
         self._local.last = (str(stored.originator_id), stored.originator_version, chain_link)
+        self._sealed().append(self._local.last)
         return StoredEvent(
             originator_id=stored.originator_id,
             originator_version=stored.originator_version,
@@ -144,6 +147,22 @@ class ChainedMapper(Mapper[UUID]):
             raise LookupError(f"stream {originator_id} has no stored event v{version} to chain from")
         found = unseal(rows[0].state).link
         return found if found is not None else ""
+
+    def begin_save(self) -> None:
+        """Forget links sealed by an earlier save on this thread that never committed."""
+        self._local.sealed = []
+
+    def commit_save(self) -> None:
+        """The save committed: its sealed links are now the streams' heads."""
+        for originator_id, version, chain_link in self._sealed():
+            self._remember(originator_id, version, chain_link)
+        self._local.sealed = []
+
+    def _sealed(self) -> list[tuple[str, int, str]]:
+        sealed: list[tuple[str, int, str]] | None = getattr(self._local, "sealed", None)
+        if sealed is None:
+            sealed = self._local.sealed = []
+        return sealed
 
     def _remember(self, originator_id: str, version: int, chain_link: str) -> None:
         with self._lock:

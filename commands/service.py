@@ -69,6 +69,17 @@ class BookingService(Application[UUID]):
                 time.sleep(0.05 * 2**attempt)
         raise AssertionError("unreachable")
 
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        """Save atomically; once committed, the mapper keeps the new chain heads in memory,
+        so the next save of these streams needs no read to find its previous link."""
+        mapper = self.mapper
+        if isinstance(mapper, ChainedMapper):
+            mapper.begin_save()
+        recordings = super().save(*objs, **kwargs)
+        if isinstance(mapper, ChainedMapper):
+            mapper.commit_save()
+        return recordings
+
     def construct_mapper(self) -> Mapper[UUID]:
         """Every stored event carries its stream's hash-chain link (see ``audit.chain``)."""
         return ChainedMapper(self.construct_transcoder(), recorder_of=lambda: self.recorder)
