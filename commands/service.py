@@ -12,7 +12,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -72,12 +72,10 @@ class BookingService(Application[UUID]):
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         """Save atomically; once committed, the mapper keeps the new chain heads in memory,
         so the next save of these streams needs no read to find its previous link."""
-        mapper = self.mapper
-        if isinstance(mapper, ChainedMapper):
-            mapper.begin_save()
+        mapper = cast(ChainedMapper, self.mapper)
+        mapper.begin_save()
         recordings = super().save(*objs, **kwargs)
-        if isinstance(mapper, ChainedMapper):
-            mapper.commit_save()
+        mapper.commit_save()
         return recordings
 
     def construct_mapper(self) -> Mapper[UUID]:

@@ -459,7 +459,7 @@ class Booking(Aggregate):
         return {
             "cancel": outcome,
             "reschedule": outcome,
-            "free": open_ and free,
+            "free": change_is_free(self.status, self.starts_at, self.confirm_by, self.free_until, now),
             "why": why,
             "free_until": self.free_until,
             "confirm_by": self.confirm_by,
@@ -532,6 +532,17 @@ def status_at(status: str, confirm_by: datetime, now: datetime) -> str:
     if status == PENDING and now >= confirm_by:
         return EXPIRED
     return status
+
+
+def change_is_free(
+    status: str, starts_at: datetime, confirm_by: datetime, free_until: datetime, now: datetime
+) -> bool:
+    """Whether a member could cancel or reschedule at ``now`` without forfeiting the credit:
+    the booking is still open and either unconfirmed or before ``free_until``."""
+    status = status_at(status, confirm_by, now)
+    if status not in (PENDING, CONFIRMED) or now >= starts_at:
+        return False
+    return status == PENDING or now < free_until
 
 
 def _deadlines(starts_at: datetime, ends_at: datetime, policy: Policy) -> dict[str, datetime]:

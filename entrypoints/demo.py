@@ -12,7 +12,6 @@ from pathlib import Path
 
 from commands.clock import ManualClock
 from commands.service import BookingService
-from commands.storage import event_store_env
 from domain.availability import weekly_hours
 from domain.booking import CONFIRMATION
 from domain.errors import ForfeitNotAcknowledged
@@ -33,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as folder:
         database = Path(folder) / "demo.db"
         clock = ManualClock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))
-        app = BookingService(clock, policy, env=event_store_env(f"sqlite:///{database}"))
+        app = BookingService.open(f"sqlite:///{database}", clock, policy)
         try:
             tell_story(app, clock)
         finally:

@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from domain.booking import ACTIONS_BY_STATUS, CONFIRMED, PENDING, status_at
+from domain.booking import ACTIONS_BY_STATUS, change_is_free, status_at
 from domain.credits import SOURCES
 from domain.time import Clock
 from projections.deadlines import PendingDeadline
@@ -161,16 +161,6 @@ class ReadModels:
         return [PendingDeadline(r.booking_id, r.kind, r.due, int(r.booking_version)) for r in rows]
 
 
-def cancel_is_free_now(
-    status: str, starts_at: datetime, confirm_by: datetime, free_until: datetime, now: datetime
-) -> bool:
-    """A member may cancel without forfeit: before the start, and unconfirmed or before ``free_until``."""
-    status = status_at(status, confirm_by, now)
-    if status not in (PENDING, CONFIRMED) or now >= starts_at:
-        return False
-    return status == PENDING or now < free_until
-
-
 def _session(row: Any, now: datetime) -> dict[str, Any]:
     return {
         "booking_id": row.booking_id,
@@ -181,9 +171,7 @@ def _session(row: Any, now: datetime) -> dict[str, Any]:
         "format": row.format,
         "confirm_by": row.confirm_by,
         "free_until": row.free_until,
-        "cancel_is_free_now": cancel_is_free_now(
-            row.status, row.starts_at, row.confirm_by, row.free_until, now
-        ),
+        "cancel_is_free_now": change_is_free(row.status, row.starts_at, row.confirm_by, row.free_until, now),
         "allowed_actions": list(ACTIONS_BY_STATUS.get(status_at(row.status, row.confirm_by, now), ())),
         "joined_at": row.joined_at,
         "policy_version": row.policy_version,
