@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 
 from domain.booking import CANCELLED, COMPLETED, CONFIRMED, EXPIRED, NO_SHOW, PENDING
-from tests.unit.scheduler.support import SECOND, START, Office, running, settled, wait_until
+from tests.polling import wait_until
+from tests.unit.scheduler.support import SECOND, START, Office, running, settled
 
 CONFIRM_BY = START - timedelta(hours=24)
 FREE_UNTIL = START - timedelta(hours=48)
