@@ -44,7 +44,8 @@ def test_booking_serve_on_the_embedded_default_runs_everything_and_stops_on_sigt
         )
     try:
         printed = wait_until(lambda: re.search(r"Bearer (\S+)", out.read_text()), 60, "the printed token")
-        token = printed.group(1)  # type: ignore[attr-defined]
+        assert printed is not None
+        token = printed.group(1)
         assert f"http://127.0.0.1:{port}" in out.read_text()
 
         def healthy() -> dict[str, object] | None:

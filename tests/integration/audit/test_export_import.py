@@ -6,6 +6,7 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -37,7 +38,7 @@ def empty_url(database_url: str, tmp_path: Path) -> Iterator[str]:
         drop_postgres_database(url)
 
 
-def export_text(app: BookingService, **part: str) -> str:
+def export_text(app: BookingService, **part: Any) -> str:
     out = io.StringIO()
     export_events(app.recorder, out, **part)
     return out.getvalue()

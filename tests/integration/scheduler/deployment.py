@@ -54,8 +54,9 @@ class Deployment:
             "BOOKING_CLOCK_ORIGIN": datetime.now(UTC).isoformat(),
         }
         settings = Settings.from_env({**self.clock_env, "BOOKING_DATABASE_URL": database_url})
-        self.clock = settings.clock()
-        assert isinstance(self.clock, ScaledClock)
+        clock = settings.clock()
+        assert isinstance(clock, ScaledClock)
+        self.clock = clock
         self.service = BookingService(self.clock, settings.policy, env=event_store_env(database_url))
         self.processes: list[subprocess.Popen[bytes]] = []
         self.logs: dict[int, Path] = {}
