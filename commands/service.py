@@ -160,7 +160,7 @@ class BookingService(Application[UUID]):
             account = self._account(member_id, now)
             account.add(source, count, reference, adder, now)
             use = CreditReference.use(member_id, reference, source, count, account.balance(), adder, now)
-            return [account, use], use.outcome()
+            return [use, account], use.outcome()  # the position is the credits' event
 
         return self._execute(
             "add_credits",

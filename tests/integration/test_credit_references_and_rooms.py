@@ -92,7 +92,11 @@ def test_a_member_cannot_grant_themselves_credits_and_nothing_is_written(
 
 def test_an_addition_without_a_reference_is_refused_and_writes_nothing(service: BookingService) -> None:
     for reference in ("", "  ", "a\tb"):
-        refused(service, "invalid_input", lambda r=reference: service.add_credits(MEMBER, "purchase", 1, r))
+
+        def add(reference: str = reference) -> Any:
+            return service.add_credits(MEMBER, "purchase", 1, reference)
+
+        refused(service, "invalid_input", add)
 
 
 def test_a_refused_reference_repeat_writes_nothing_even_when_the_actor_is_not_allowed(

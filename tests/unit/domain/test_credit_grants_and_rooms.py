@@ -23,9 +23,11 @@ def account() -> CreditAccount:
     return opened
 
 
-def refused_without_events(code: str, ledger: CreditAccount, *args: object) -> BookingError:
+def refused_without_events(
+    code: str, ledger: CreditAccount, source: object, count: object, reference: object, actor: Actor
+) -> BookingError:
     with pytest.raises(BookingError) as refusal:
-        ledger.add(*args, now=NOW)  # type: ignore[arg-type]
+        ledger.add(source, count, reference, actor, NOW)  # type: ignore[arg-type]
     assert refusal.value.code == code, refusal.value.message
     assert ledger.pending_events == [] and ledger.balance()["available"] == 0
     return refusal.value
