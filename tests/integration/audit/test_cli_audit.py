@@ -21,7 +21,7 @@ def test_history_as_of_and_ledger_print_the_story(
     timeline = capsys.readouterr().out
     assert "Cancelled" in timeline and "ledger CreditRestored" in timeline and "operator:olga" in timeline
     assert main(["audit", "history", story.booking_id, "--json", *db]) == 0
-    assert len(json.loads(capsys.readouterr().out)["events"]) == 10
+    assert len(json.loads(capsys.readouterr().out)["events"]) == 11
     assert main(["audit", "as-of", story.booking_id, "--version", "2", "--json", *db]) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "confirmed"
     assert main(["audit", "ledger", MEMBER, "--at", "2026-03-08T15:00:00Z", *db]) == 0
