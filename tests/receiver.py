@@ -27,6 +27,7 @@ class Received:
     verified: bool
     status: int
     at: float
+    path: str = ""
 
     @property
     def event(self) -> dict[str, Any]:
@@ -42,20 +43,26 @@ class Receiver:
     hang: threading.Event | None = None
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _accepted_ids: set[str] = field(default_factory=set)
 
     def accepted(self) -> list[Received]:
         with self.lock:
             return [r for r in self.received if 200 <= r.status < 300]
 
     def accepted_ids(self) -> set[str]:
-        return {r.webhook_id for r in self.accepted()}
+        with self.lock:
+            return set(self._accepted_ids)
+
+    def accepted_count(self) -> int:
+        with self.lock:
+            return len(self._accepted_ids)
 
     def wait_for(self, condition: Callable[[Receiver], bool], timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while not condition(self):
             if time.monotonic() > deadline:
                 raise AssertionError(f"receiver at {self.url}: condition not met in {timeout} s")
-            time.sleep(0.01)
+            time.sleep(0.02)
 
 
 @contextmanager
@@ -64,6 +71,7 @@ def receiver(path: str = "/hooks") -> Iterator[Receiver]:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # answer at once, as a real server does
 
         def do_POST(self) -> None:
             target = box["receiver"]
@@ -79,10 +87,13 @@ def receiver(path: str = "/hooks") -> Iterator[Receiver]:
                     verified = False
             with target.lock:
                 number = len(target.received) + 1
-                status = target.answer(number)
+                status = target.answer(number) if verified or target.secret is None else 401
+                webhook_id = self.headers.get("webhook-id", "")
                 target.received.append(
-                    Received(self.headers.get("webhook-id", ""), body, verified, status, time.perf_counter())
+                    Received(webhook_id, body, verified, status, time.perf_counter(), self.path)
                 )
+                if 200 <= status < 300:
+                    target._accepted_ids.add(webhook_id)
             self.send_response(status)
             if 300 <= status < 400:
                 self.send_header("location", target.url + "/elsewhere")

@@ -132,13 +132,22 @@ class WebhookStore:
         )
 
     def failed(
-        self, state: DeliveryState, attempt: Attempt, failing_since: datetime, next_attempt_at: datetime
+        self,
+        state: DeliveryState,
+        position: int,
+        records: Sequence[Attempt],
+        failures: int,
+        failing_since: datetime,
+        next_attempt_at: datetime,
     ) -> bool:
+        """Store the position (past what was delivered), the back-off of the event after it and
+        the attempts so far, in one transaction."""
         return self._update(
             state,
-            [attempt],
-            attempts=state.attempts + 1,
-            failing_since=state.failing_since or failing_since,
+            records,
+            position=position,
+            attempts=failures,
+            failing_since=failing_since,
             next_attempt_at=next_attempt_at,
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -171,9 +172,21 @@ def test_redirects_are_not_followed_and_link_local_addresses_are_never_reached(
         api.open_room()
         hook.wait_for(lambda h: len(h.received) >= 2)
         assert all(r.status == 302 for r in hook.received)
-        deliveries = api.get(f"/webhooks/{created['id']}/deliveries", role="operator").json()["deliveries"]
+        deliveries = recorded_attempts(api, created["id"])
         assert deliveries[0]["status_code"] == 302
         assert "redirects are not followed" in deliveries[0]["error"]
-        refused = api.get(f"/webhooks/{metadata['id']}/deliveries", role="operator").json()["deliveries"]
-        assert refused and refused[0]["status_code"] is None
+        refused = recorded_attempts(api, metadata["id"])
+        assert refused[0]["status_code"] is None
         assert "never reach" in refused[0]["error"]
+        assert {r.path for r in hook.received} == {"/hooks"}, "the redirect was never followed"
+
+
+def recorded_attempts(api: Api, endpoint_id: str, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """Failed attempts are recorded within about a second; poll for them with a deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = api.get(f"/webhooks/{endpoint_id}/deliveries", role="operator").json()["deliveries"]
+        if found:
+            return list(found)
+        time.sleep(0.05)
+    raise AssertionError(f"no attempt recorded for webhook {endpoint_id}")
