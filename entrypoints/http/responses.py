@@ -172,6 +172,11 @@ class PolicyReview(Answer):
     requires_accept_forfeit: bool
 
 
+class PolicyPreview(Answer):
+    """For a prospective start and now: the deadlines, whether it can be booked now, and what a
+    change would cost at each stage."""
+
+
 class PolicyInForce(Answer):
     version: str
     numbers: dict[str, Any]
