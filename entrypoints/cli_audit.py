@@ -7,6 +7,7 @@ machines). Only ``import`` writes, and only into an empty database.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import sys
@@ -23,6 +24,7 @@ from audit.history import booking_history, render_timeline
 from audit.verify import verify_all
 from commands.service import BookingService
 from domain.errors import InvalidInput
+from entrypoints.bootstrap import booted
 from entrypoints.settings import Settings
 from projections.verify import verify_views
 
@@ -73,12 +75,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 @contextmanager
 def opened(args: argparse.Namespace) -> Iterator[tuple[BookingService, str]]:
     settings = Settings.from_env()
-    url = args.database_url or settings.database_url
-    app = BookingService.open(url, settings.clock(), settings.policy)
-    try:
-        yield app, url
-    finally:
-        app.close()
+    if args.database_url:
+        settings = dataclasses.replace(settings, database_url=args.database_url)
+    with booted(settings) as parts:
+        yield parts.service, parts.database_url
 
 
 @contextmanager
