@@ -1,4 +1,5 @@
-"""Wiring, in one place: settings → clock → service → views → projections runner → scheduler.
+"""Wiring, in one place: settings → clock → service → views → projections runner → scheduler →
+webhook deliverer.
 
 Every entry point (``booking serve``, ``schedule``, ``project``, ``audit``, ``demo``) asks this
 module for what it needs instead of building it, so there is one way each part is made and
@@ -18,11 +19,14 @@ from domain.time import Clock
 from entrypoints.settings import Settings
 
 if TYPE_CHECKING:
+    import argparse
+
     import sqlalchemy as sa
 
     from projections.queries import ReadModels
     from projections.runner import ProjectionsRunner
     from scheduler.process import DeadlineScheduler
+    from webhooks.delivery import Deliverer
 
 
 @dataclass
@@ -64,6 +68,15 @@ class Booted:
         from scheduler.process import DeadlineScheduler
 
         return DeadlineScheduler(self.service, self.read_models, self.clock, *args, **options)
+
+    def webhook_deliverer(self, options: argparse.Namespace | None = None) -> Deliverer:
+        """The webhook deliverer; ``options`` are ``booking deliver``'s intervals, if any."""
+        from entrypoints.cli_deliver import delivery_settings
+        from webhooks.delivery import Deliverer
+        from webhooks.store import WebhookStore
+
+        store = WebhookStore(self.read_models.engine)
+        return Deliverer(self.service, store, self.clock, delivery_settings(self.settings, options))
 
     def close(self) -> None:
         self._closing.close()

@@ -14,6 +14,7 @@ import secrets
 import signal
 import threading
 from types import FrameType
+from typing import Any
 
 from entrypoints.bootstrap import Booted, booted
 from entrypoints.settings import Settings, SettingsError
@@ -23,7 +24,8 @@ GENERATED_ROLE = "operator"
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "serve", help="run the HTTP API (on SQLite also the projections and the deadline scheduler)"
+        "serve",
+        help="run the HTTP API (on SQLite also the projections, the scheduler and the webhook deliverer)",
     )
     parser.add_argument("--host", help="interface to listen on (default BOOKING_HTTP_HOST or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default BOOKING_HTTP_PORT or 8000)")
@@ -49,25 +51,32 @@ def with_tokens(settings: Settings) -> tuple[Settings, str | None]:
 
 
 class InProcessWorkers:
-    """The projections runner (a thread) and the deadline scheduler, for the embedded default."""
+    """The projections runner (a thread), the deadline scheduler and the webhook deliverer
+    (a thread), for the embedded default."""
 
     def __init__(self, parts: Booted) -> None:
         self.runner = parts.projections_runner()
         self.scheduler = parts.deadline_scheduler()
+        self.deliverer = parts.webhook_deliverer()
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self.runner.run_forever, args=(self._stop,), name="projections", daemon=True
+        )
+        self._delivery = threading.Thread(
+            target=self.deliverer.run_forever, args=(self._stop,), name="webhooks", daemon=True
         )
 
     def start(self) -> None:
         self.runner.catch_up()
         self._thread.start()
         self.scheduler.start()
+        self._delivery.start()
 
     def stop(self) -> None:
         self.scheduler.stop()
         self._stop.set()
         self._thread.join(timeout=10)
+        self._delivery.join(timeout=20)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     configure_logging()
     with booted(settings) as parts:
         workers: InProcessWorkers | None = None
+        app: Any = None
         try:
             app = create_app(settings, parts.service, parts.read_models)
             if settings.is_embedded and not args.api_only:
@@ -98,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
         finally:
             if workers is not None:
                 workers.stop()
+            if app is not None and getattr(app.state, "commit_signal", None) is not None:
+                app.state.commit_signal.close()
 
 
 def _announce(host: str, port: int, token: str | None, everything: bool) -> None:
@@ -110,7 +122,11 @@ def _announce(host: str, port: int, token: str | None, everything: bool) -> None
             flush=True,
         )
     if everything:
-        print("also running here: the projections and the deadline scheduler (embedded SQLite)", flush=True)
+        print(
+            "also running here: the projections, the deadline scheduler and the webhook deliverer "
+            "(embedded SQLite)",
+            flush=True,
+        )
 
 
 def _stop_quietly_on(*signals: signal.Signals) -> None:
