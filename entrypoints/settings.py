@@ -136,8 +136,8 @@ def _duration(env: Mapping[str, str], variable: str) -> timedelta:
         ) from None
 
 
-def webhook_settings_from_env(env: Mapping[str, str]) -> dict[str, object]:
-    values: dict[str, object] = {}
+def webhook_settings_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
     if env.get("BOOKING_WEBHOOK_TIMEOUT"):
         timeout = _duration(env, "BOOKING_WEBHOOK_TIMEOUT")
         if not timedelta(seconds=1) <= timeout <= timedelta(seconds=60):

@@ -98,7 +98,7 @@ def test_opening_a_room_again_answers_the_same_room_with_200(api: Api) -> None:
     other = api.post("/rooms", {"member_id": MEMBER, "provider_id": "dr-lee"})
     assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
     rooms = api.get(f"/members/{MEMBER}/rooms", params={"after": other.json()["position"]}).json()["rooms"]
-    assert sorted(r["room_id"] for r in rooms) == sorted([first.json()["id"], other.json()["id"]])
+    assert sorted(r["id"] for r in rooms) == sorted([first.json()["id"], other.json()["id"]])
     assert api.head() == before + 2  # the keyed repeat's command record, the other room
 
 

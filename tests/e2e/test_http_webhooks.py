@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from commands.clock import SystemClock
+from domain.webhooks import WebhookRegistry
 from tests.e2e.conftest import MEMBER, PROVIDER, Api
 from tests.receiver import Receiver, receiver
 from webhooks.delivery import Deliverer, DeliverySettings, RetryPolicy
@@ -158,7 +159,7 @@ def test_a_removed_endpoint_is_gone_and_its_removal_is_an_event(api: Api) -> Non
     assert api.get(f"/webhooks/{created['id']}", role="operator").status_code == 404
     assert api.get("/webhooks", role="operator").json()["webhooks"] == []
     assert api.call("DELETE", f"/webhooks/{created['id']}", role="operator").status_code == 404
-    registry = api.service.repository.get(__import__("domain.webhooks").webhooks.WebhookRegistry.id_for())
+    registry: WebhookRegistry = api.service.repository.get(WebhookRegistry.id_for())
     assert registry.version == 3  # opened, registered, removed: each an event
 
 
