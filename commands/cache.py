@@ -12,6 +12,7 @@ or set once (never the elements), so the cached original is never touched.
 from __future__ import annotations
 
 from collections import OrderedDict
+from functools import cache
 from threading import Lock
 from typing import TypeVar
 from uuid import UUID
@@ -32,9 +33,14 @@ def private_copy(aggregate: A) -> A:
     return copy
 
 
+@cache
 def is_immutable(cls: type[Aggregate]) -> bool:
     """An aggregate class with no event but its creation: a cached copy is never stale."""
-    events = [v for v in vars(cls).values() if isinstance(v, type) and issubclass(v, Aggregate.Event)]
+    events = [
+        v
+        for k, v in vars(cls).items()
+        if k != "Event" and isinstance(v, type) and issubclass(v, Aggregate.Event)  # "Event": the base
+    ]
     return all(issubclass(e, Aggregate.Created) for e in events)
 
 

@@ -38,6 +38,8 @@ def event_store_env(database_url: str) -> dict[str, str]:
             "POSTGRES_USER": unquote(url.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(url.password or ""),
             "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
+            # Writes a command's events in one round trip, keeping the library's table lock.
+            "APPLICATION_RECORDER_TOPIC": "commands.recorder:OneTripPostgresRecorder",
             "POSTGRES_POOL_SIZE": "8",
             "POSTGRES_MAX_OVERFLOW": "16",
             "POSTGRES_LOCK_TIMEOUT": "10",
