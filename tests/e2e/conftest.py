@@ -70,6 +70,7 @@ class Api:
     base_url: str
     service: BookingService
     clock: ManualClock
+    app_state: Any = None
     client: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
@@ -151,12 +152,15 @@ def api(api_settings: Settings, clock: ManualClock) -> Iterator[Api]:
     follower = threading.Thread(target=runner.run_forever, args=(stop,), daemon=True)
     follower.start()
     try:
-        with live_server(create_app(api_settings, service, read_models)) as base_url:
-            client = Api(base_url, service, clock)
+        app = create_app(api_settings, service, read_models)
+        with live_server(app) as base_url:
+            client = Api(base_url, service, clock, app.state)
             try:
                 yield client
             finally:
                 client.client.close()
+                if getattr(app.state, "commit_signal", None) is not None:
+                    app.state.commit_signal.close()
     finally:
         stop.set()
         follower.join(timeout=15)
