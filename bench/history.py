@@ -91,7 +91,9 @@ def hold(calendar: ProviderCalendar, booking_id: str, at: datetime, starts_at: d
 
 
 def snapshot_bytes(service: BookingService, ident: uuid.UUID) -> int:
-    snapshots = list(service.snapshots.recorder.select_events(ident, desc=True, limit=1)) if service.snapshots else []
+    snapshots = (
+        list(service.snapshots.recorder.select_events(ident, desc=True, limit=1)) if service.snapshots else []
+    )
     return len(snapshots[0].state) if snapshots else 0
 
 
