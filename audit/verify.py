@@ -293,7 +293,7 @@ def verify_snapshots(app: Application[UUID], report: Report) -> None:
     kinds = {cls.__name__ for cls in getattr(app, "snapshotting_intervals", None) or {}}
     for kind in sorted(kinds):
         for ident in report.stream_kinds.get(kind, []):
-            latest = list(app.snapshots.get(ident, desc=True, limit=1))
+            latest: list[Any] = list(app.snapshots.get(UUID(str(ident)), desc=True, limit=1))
             if not latest:
                 continue
             snapshot = latest[0]
@@ -306,8 +306,9 @@ def verify_snapshots(app: Application[UUID], report: Report) -> None:
                     f"snapshot of stream {ident} v{version} ({kind}): cannot be loaded: {error}"
                 )
                 continue
-            replayed = None
-            for event in app.events.get(ident, lte=version):
+            replayed: Any = None
+            event: Any
+            for event in app.events.get(UUID(str(ident)), lte=version):
                 replayed = event.mutate(replayed)
             if replayed is None or from_snapshot != vars(replayed):
                 report.breaches.append(

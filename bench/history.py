@@ -54,7 +54,7 @@ def long_ledger(service: BookingService, member: str, credits: int) -> None:
     for n in range(credits):
         at = NOW - timedelta(days=3 * 365) + timedelta(hours=12 * n)
         account.add("purchase" if n % 3 else "insurance", 1, f"order-{n}", SYSTEM, at)
-        credit = account.hold(f"past-{n}", Actor("member", member), at)
+        credit = account.hold(f"past-{n}", at + timedelta(days=1), Actor("member", member), at)
         account.consume(credit, f"past-{n}", SYSTEM, at + timedelta(days=2))
         if len(account.pending_events) >= BATCH:
             service.save(account)

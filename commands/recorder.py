@@ -54,11 +54,12 @@ class OneTripPostgresRecorder(PostgresApplicationRecorder):
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         if kwargs.get("tracking") is not None or not stored_events:
-            return super().insert_events(stored_events, **kwargs)
+            ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+            return ids
         rows = [
             self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
             for e in stored_events
         ]
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self.call_insert_function, (rows,), prepare=True)
-            return [row[self.insert_function_name] for row in curs.fetchall()]
+            return [int(row[self.insert_function_name]) for row in curs.fetchall()]

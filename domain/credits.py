@@ -69,9 +69,22 @@ class CreditAccount(Aggregate):
         credit_id: str
         booking_id: str
         actor: str
+        confirm_by: datetime | None = None
 
         def apply(self, account: CreditAccount) -> None:
             account._move(self.credit_id, "held", self.booking_id)
+            account.hold_deadlines[self.credit_id] = getattr(self, "confirm_by", None)
+
+    class CreditHoldMoved(Aggregate.Event):
+        """The booking holding the credit moved: its new confirmation deadline."""
+
+        credit_id: str
+        booking_id: str
+        confirm_by: datetime
+        actor: str
+
+        def apply(self, account: CreditAccount) -> None:
+            account.hold_deadlines[self.credit_id] = self.confirm_by
 
     class CreditReleased(Aggregate.Event):
         credit_id: str
@@ -79,6 +92,7 @@ class CreditAccount(Aggregate):
         actor: str
 
         def apply(self, account: CreditAccount) -> None:
+            account.hold_deadlines.pop(self.credit_id, None)
             account._move(self.credit_id, "available", None)
 
     class CreditConsumed(Aggregate.Event):
@@ -87,6 +101,7 @@ class CreditAccount(Aggregate):
         actor: str
 
         def apply(self, account: CreditAccount) -> None:
+            account.hold_deadlines.pop(self.credit_id, None)
             account._move(self.credit_id, "consumed", self.booking_id)
 
     class CreditForfeited(Aggregate.Event):
@@ -96,6 +111,7 @@ class CreditAccount(Aggregate):
         actor: str
 
         def apply(self, account: CreditAccount) -> None:
+            account.hold_deadlines.pop(self.credit_id, None)
             account._move(self.credit_id, "forfeited", self.booking_id)
 
     class CreditRestored(Aggregate.Event):
@@ -114,6 +130,8 @@ class CreditAccount(Aggregate):
         self.available: list[list[Any]] = []  # [first, last, source] runs, ascending, disjoint
         self.held: dict[str, list[str]] = {}  # credit id -> [source, booking id]
         self.forfeited: dict[str, list[str]] = {}  # credit id -> [source, booking id] (restorable)
+        self.hold_deadlines: dict[str, datetime | None] = {}
+        """The confirmation deadline of the booking holding each held credit."""
 
     @staticmethod
     def id_for(member_id: str) -> UUID:
@@ -136,6 +154,7 @@ class CreditAccount(Aggregate):
             account._make_available(credit_number(credit_id), credit_number(credit_id), credit["source"])
             if credit["status"] != "available":
                 account._move(credit_id, credit["status"], credit["booking_id"])
+        state.setdefault("hold_deadlines", dict.fromkeys(account.held))
         state.update(
             added=account.added,
             counts=account.counts,
@@ -164,8 +183,11 @@ class CreditAccount(Aggregate):
             timestamp=now,
         )
 
-    def hold(self, booking_id: str, actor: Actor, now: datetime) -> str:
-        """Hold the oldest available credit for a booking and return its id."""
+    def hold(self, booking_id: str, confirm_by: datetime, actor: Actor, now: datetime) -> str:
+        """Hold the oldest available credit for a booking and return its id.
+
+        The hold remembers the booking's confirmation deadline, so that a later command can
+        tell which held credits may already be free again (``holds_to_settle``)."""
         credit_id = self.first_available()
         if credit_id is None:
             raise NoCreditAvailable(
@@ -175,10 +197,24 @@ class CreditAccount(Aggregate):
             self.CreditHeld,
             credit_id=credit_id,
             booking_id=booking_id,
+            confirm_by=confirm_by,
             actor=str(actor),
             timestamp=now,
         )
         return credit_id
+
+    def move_hold(
+        self, credit_id: str, booking_id: str, confirm_by: datetime, actor: Actor, now: datetime
+    ) -> None:
+        self._check_held_for(credit_id, booking_id)
+        self.trigger_event(
+            self.CreditHoldMoved,
+            credit_id=credit_id,
+            booking_id=booking_id,
+            confirm_by=confirm_by,
+            actor=str(actor),
+            timestamp=now,
+        )
 
     def release(self, credit_id: str, booking_id: str, actor: Actor, now: datetime) -> None:
         self._check_held_for(credit_id, booking_id)
@@ -228,6 +264,15 @@ class CreditAccount(Aggregate):
 
     def first_available(self) -> str | None:
         return f"c{self.available[0][0]}" if self.available else None
+
+    def holds_to_settle(self, now: datetime) -> list[str]:
+        """Bookings holding a credit whose confirmation deadline has passed (or is unknown):
+        they may have expired without the scheduler having recorded it yet."""
+        return [
+            self.held[credit_id][1]
+            for credit_id, confirm_by in self.hold_deadlines.items()
+            if confirm_by is None or confirm_by <= now
+        ]
 
     def balance(self) -> dict[str, int]:
         counts = dict.fromkeys(STATUSES, 0)

@@ -143,7 +143,7 @@ def _event_model(type_name: str, data: type[Data]) -> type[Envelope]:
         __base__=Envelope,
         __doc__=f"A published `{type_name}` event.",
         __module__=__name__,
-        type=(Literal[type_name], ...),
+        type=(Literal[type_name], ...),  # type: ignore[arg-type]
         data=(data, ...),
     )
 

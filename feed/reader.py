@@ -123,7 +123,7 @@ class EventFeed:
         return page
 
     def _parties_of(self, row: Notification) -> Parties:
-        stream = row.originator_id
+        stream: UUID = row.originator_id  # type: ignore[assignment]
         with self._lock:
             known = self._parties.get(stream)
             if known is not None:

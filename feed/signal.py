@@ -101,7 +101,7 @@ class CommitSignal:
         while not self._closed.is_set():
             try:
                 with self.recorder.datastore.get_connection() as conn:
-                    conn.execute(sql.SQL("LISTEN {0}").format(sql.Identifier(self._channel)))
+                    conn.execute(sql.SQL("LISTEN {0}").format(sql.Identifier(self._channel)))  # type: ignore[arg-type]
                     try:
                         self._wake_all()  # anything committed before LISTEN took effect
                         while not self._closed.is_set():

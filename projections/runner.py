@@ -71,9 +71,11 @@ class ProjectionsRunner:
         """Apply everything recorded so far (up to ``stop_at``); return the events applied."""
         applied = 0
         while stop is None or not stop.is_set():
-            positions = [self._known.get(view.view.view_name) for view in self.views]
-            if None in positions:
-                positions = [view.view.position() for view in self.views]
+            known = [self._known.get(view.view.view_name) for view in self.views]
+            positions = [
+                p if p is not None else view.view.position()
+                for view, p in zip(self.views, known, strict=True)
+            ]
             start = min(positions)
             if stop_at is not None and start >= stop_at:
                 break

@@ -8,6 +8,7 @@ writes a live view.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -69,7 +70,11 @@ def _rows(engine: sa.Engine, tables: Iterable[sa.Table]) -> list[set[tuple[Any, 
 
 
 def _plain(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    return value
 
 
 def _diff(

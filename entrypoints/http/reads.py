@@ -125,9 +125,30 @@ def booking_state(
 
 
 @router.get("/bookings/{booking_id}/policy", tags=["bookings"])
-def review_policy(booking_id: BookingPath, caller: Writer, service: Service) -> dict[str, Any]:
-    """What a member cancel or reschedule would do right now: free or forfeit, and why."""
-    return service.review_policy(booking_id)
+def review_policy(
+    booking_id: BookingPath,
+    caller: Writer,
+    service: Service,
+    starts_at: Annotated[
+        str | None, Query(max_length=64, description="a new start to preview rescheduling to (with offset)")
+    ] = None,
+) -> dict[str, Any]:
+    """What a member cancel or reschedule would do right now: free or forfeit, and why; with
+    ``starts_at``, also what rescheduling to that start would mean (``reschedule_to``)."""
+    new_start = _query_instant(starts_at, "starts_at") if starts_at is not None else None
+    return service.review_policy(booking_id, new_start)
+
+
+@router.get("/policy/preview", tags=["policy"])
+def preview_policy(
+    caller: Reader,
+    service: Service,
+    starts_at: Annotated[str, Query(max_length=64, description="the prospective start, with offset")],
+    length_minutes: Annotated[int | None, Query(description="session length in minutes")] = None,
+) -> dict[str, Any]:
+    """Review the cancellation policy before booking: for that start and now, the deadlines,
+    whether it can be booked now (and why not), and what a change would cost at each stage."""
+    return service.preview_policy(_query_instant(starts_at, "starts_at"), length_minutes)
 
 
 @router.get("/policy", tags=["policy"])
@@ -146,7 +167,7 @@ def booking_view(booking: Booking, now: datetime) -> dict[str, Any]:
         "room_id": booking.room_id,
         "member_id": booking.member_id,
         "provider_id": booking.provider_id,
-        "status": booking.status,
+        "status": booking.status_at(now),
         "starts_at": iso(booking.starts_at),
         "ends_at": iso(booking.ends_at),
         "length_minutes": booking.length_minutes,

@@ -9,11 +9,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.polling import wait_until
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -29,16 +30,6 @@ def _environment(**settings: str) -> dict[str, str]:
     return {**env, "PYTHONPATH": str(REPOSITORY), "PYTHONUNBUFFERED": "1", **settings}
 
 
-def _wait_for(condition: object, what: str, seconds: float = 60) -> object:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()  # type: ignore[operator]
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.mark.slow
 def test_booking_serve_on_the_embedded_default_runs_everything_and_stops_on_sigterm(tmp_path: Path) -> None:
     port = _free_port()
@@ -52,8 +43,9 @@ def test_booking_serve_on_the_embedded_default_runs_everything_and_stops_on_sigt
             stderr=stderr,
         )
     try:
-        printed = _wait_for(lambda: re.search(r"Bearer (\S+)", out.read_text()), "the printed token")
-        token = printed.group(1)  # type: ignore[attr-defined]
+        printed = wait_until(lambda: re.search(r"Bearer (\S+)", out.read_text()), 60, "the printed token")
+        assert printed is not None
+        token = printed.group(1)
         assert f"http://127.0.0.1:{port}" in out.read_text()
 
         def healthy() -> dict[str, object] | None:
@@ -63,7 +55,7 @@ def test_booking_serve_on_the_embedded_default_runs_everything_and_stops_on_sigt
                 return None
             return dict(response.json()) if response.status_code == 200 else None
 
-        health = _wait_for(healthy, "GET /health to answer 200")
+        health = wait_until(healthy, 60, "GET /health to answer 200")
         assert health["database"] == "reachable"  # type: ignore[index]
         assert health["scheduler"]["running"] is True  # type: ignore[index]
 
@@ -128,7 +120,7 @@ def test_booking_serve_on_postgresql_runs_only_the_api(tmp_path: Path, postgres_
                 return None
             return dict(response.json()) if response.status_code == 200 else None
 
-        health = _wait_for(healthy, "GET /health to answer 200")
+        health = wait_until(healthy, 60, "GET /health to answer 200")
         assert "scheduler" not in health  # type: ignore[operator]
         headers = {"Authorization": f"Bearer {token}"}
         assert httpx.get(f"http://127.0.0.1:{port}/policy", headers=headers, timeout=10).status_code == 200
@@ -141,3 +133,64 @@ def test_booking_serve_on_postgresql_runs_only_the_api(tmp_path: Path, postgres_
         code = process.wait(timeout=30)
     assert code == 0, err.read_text()[-2000:]
     assert token not in err.read_text()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+def test_booking_serve_with_workers_runs_that_many_api_processes_on_one_port(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    port, token = _free_port(), "configured-token-0123456789"
+    err = tmp_path / "stderr.txt"
+    with err.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "entrypoints", "serve", "--port", str(port), "--workers", "2"],
+            cwd=tmp_path,
+            env=_environment(BOOKING_DATABASE_URL=postgres_url, BOOKING_API_TOKENS=f"{token}:service"),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        headers = {"Authorization": f"Bearer {token}"}
+
+        def serving() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(serving, 60, "GET /health to answer 200")
+        workers = wait_until(lambda: len(_children(process.pid)) >= 2 or None, 30, "two API processes")
+        assert workers is True
+        rooms = set()
+        for n in range(20):
+            with httpx.Client(timeout=10) as client:  # a new connection each time, spread over both
+                answer = client.post(
+                    f"http://127.0.0.1:{port}/rooms",
+                    json={"member_id": f"m{n}", "provider_id": "p"},
+                    headers=headers,
+                )
+            assert answer.status_code == 201
+            rooms.add(answer.json()["id"])
+        assert len(rooms) == 20
+        api = [
+            pid for pid in _children(process.pid) if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
+        ]
+        assert len(api) == 2
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=60)
+    assert code == 0, err.read_text()[-2000:]
+    assert _children(process.pid) == []

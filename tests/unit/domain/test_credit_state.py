@@ -19,7 +19,7 @@ def test_two_thousand_credits_consumed_leave_a_state_of_a_few_counts() -> None:
     account = CreditAccount.open("mia", NOW)
     for n in range(2000):
         account.add("purchase" if n % 2 else "insurance", 1, f"ref-{n}", SYSTEM, NOW)
-        credit_id = account.hold(f"b{n}", MIA, NOW)
+        credit_id = account.hold(f"b{n}", NOW + timedelta(days=1), MIA, NOW)
         account.consume(credit_id, f"b{n}", SYSTEM, NOW)
     account.add("employer", 3, "ref-last", SYSTEM, NOW)
     assert account.balance() == {"available": 3, "held": 0, "consumed": 2000, "forfeited": 0}
@@ -36,7 +36,7 @@ def test_released_credits_return_to_their_run_and_the_oldest_is_held_first() -> 
     account = CreditAccount.open("mia", NOW)
     account.add("purchase", 3, "r1", SYSTEM, NOW)
     account.add("insurance", 2, "r2", SYSTEM, NOW)
-    held = [account.hold(f"b{n}", MIA, NOW) for n in range(4)]
+    held = [account.hold(f"b{n}", NOW + timedelta(days=1), MIA, NOW) for n in range(4)]
     assert held == ["c1", "c2", "c3", "c4"]
     assert account.available == [[5, 5, "insurance"]]
     account.release("c2", "b1", SYSTEM, NOW)
@@ -52,7 +52,7 @@ def test_released_credits_return_to_their_run_and_the_oldest_is_held_first() -> 
 def test_a_forfeited_credit_stays_restorable_and_is_restored_to_available() -> None:
     account = CreditAccount.open("mia", NOW)
     account.add("purchase", 2, "r1", SYSTEM, NOW)
-    account.hold("b1", MIA, NOW)
+    account.hold("b1", NOW + timedelta(days=1), MIA, NOW)
     account.forfeit("c1", "b1", "late cancel", MIA, NOW)
     assert account.credit("c1") == {"source": "purchase", "status": "forfeited", "booking_id": "b1"}
     account.restore("c1", "b1", "goodwill", OPERATOR, NOW + timedelta(hours=1))
@@ -63,7 +63,7 @@ def test_a_forfeited_credit_stays_restorable_and_is_restored_to_available() -> N
 def test_the_audit_ledger_folds_every_credit_from_the_events() -> None:
     account = CreditAccount.open("mia", NOW)
     account.add("purchase", 2, "r1", SYSTEM, NOW)
-    account.hold("b1", MIA, NOW)
+    account.hold("b1", NOW + timedelta(days=1), MIA, NOW)
     account.consume("c1", "b1", SYSTEM, NOW)
     events = account.collect_events()
     assert ledger_credits(events) == {
@@ -79,6 +79,7 @@ def test_a_snapshot_of_the_old_shape_loads_into_the_bounded_state() -> None:
     for key in ("added", "counts", "available", "held", "forfeited"):
         state.pop(key)
     state.pop("class_version")
+    state.pop("hold_deadlines")
     state["credits"] = {
         "c1": {"source": "purchase", "status": "consumed", "booking_id": "b1"},
         "c2": {"source": "purchase", "status": "held", "booking_id": "b2"},
@@ -93,8 +94,10 @@ def test_a_snapshot_of_the_old_shape_loads_into_the_bounded_state() -> None:
         state=state,
     )
     loaded = old.mutate(None)
+    assert isinstance(loaded, CreditAccount)
     assert loaded.balance() == {"available": 1, "held": 1, "consumed": 1, "forfeited": 1}
     assert loaded.held == {"c2": ["purchase", "b2"]}
+    assert loaded.holds_to_settle(NOW) == ["b2"]  # an old hold's deadline is unknown
     assert loaded.forfeited == {"c3": ["employer", "b3"]}
     assert loaded.available == [[4, 4, "employer"]]
     assert loaded.first_available() == "c4"

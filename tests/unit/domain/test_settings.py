@@ -3,10 +3,11 @@ refusal naming the variable when a value is bad."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from commands.clock import ScaledClock, SystemClock
 from domain.policy import Policy
 from domain.time import format_duration, parse_duration
 from entrypoints.settings import Settings, SettingsError
@@ -24,6 +25,8 @@ def test_without_configuration_the_design_defaults_apply() -> None:
         "slot_step": "PT15M",
         "lengths": [30, 45, 60],
         "join_opens_before": "PT15M",
+        "provider_late_grace": "PT15M",
+        "min_confirm_time": "PT1H",
     }
     assert settings.database_url.startswith("sqlite:///")
 
@@ -38,6 +41,9 @@ def test_every_policy_number_can_be_configured() -> None:
             "BOOKING_NO_SHOW_GRACE": "PT10M",
             "BOOKING_SLOT_STEP": "PT5M",
             "BOOKING_LENGTHS": "20, 50",
+            "BOOKING_JOIN_OPENS_BEFORE": "PT5M",
+            "BOOKING_PROVIDER_LATE_GRACE": "PT7M",
+            "BOOKING_MIN_CONFIRM_TIME": "PT20M",
         }
     ).policy
     assert policy == Policy(
@@ -48,6 +54,9 @@ def test_every_policy_number_can_be_configured() -> None:
         no_show_grace=timedelta(minutes=10),
         slot_step=timedelta(minutes=5),
         lengths=(20, 50),
+        join_opens_before=timedelta(minutes=5),
+        provider_late_grace=timedelta(minutes=7),
+        min_confirm_time=timedelta(minutes=20),
     )
     assert policy.version != Policy().version
 
@@ -82,12 +91,29 @@ def test_a_malformed_value_is_refused_naming_the_variable(variable: str, value: 
         ("BOOKING_SLOT_STEP", "PT90S"),
         ("BOOKING_LENGTHS", "0"),
         ("BOOKING_LENGTHS", "-30,45"),
+        ("BOOKING_MIN_CONFIRM_TIME", "PT0S"),  # a start could leave no time to confirm
+        ("BOOKING_PROVIDER_LATE_GRACE", "PT2H"),  # longer than any session and its grace
     ],
 )
 def test_a_well_formed_but_unusable_value_is_refused_naming_the_variable(variable: str, value: str) -> None:
     with pytest.raises(SettingsError) as refusal:
         Settings.from_env({variable: value})
     assert variable in str(refusal.value)
+
+
+def test_a_policy_that_could_offer_no_confirmable_start_is_refused_naming_every_variable() -> None:
+    with pytest.raises(SettingsError) as refusal:
+        Settings.from_env(
+            {
+                "BOOKING_HORIZON": "PT24H",
+                "BOOKING_CONFIRM_WINDOW": "PT24H",
+                "BOOKING_MIN_CONFIRM_TIME": "PT1H",
+            }
+        )
+    message = str(refusal.value)
+    assert all(
+        v in message for v in ("BOOKING_HORIZON", "BOOKING_CONFIRM_WINDOW", "BOOKING_MIN_CONFIRM_TIME")
+    )
 
 
 @pytest.mark.parametrize(
@@ -104,3 +130,31 @@ def test_a_well_formed_but_unusable_value_is_refused_naming_the_variable(variabl
 def test_iso_durations_parse_and_render_back(text: str, value: timedelta) -> None:
     assert parse_duration(text) == value
     assert parse_duration(format_duration(value)) == value
+
+
+def test_the_clock_is_the_system_clock_unless_a_speed_is_set() -> None:
+    assert isinstance(Settings.from_env({}).clock(), SystemClock)
+
+
+def test_a_scaled_clock_runs_speed_times_faster_from_its_origin() -> None:
+    origin = datetime.now(UTC) - timedelta(seconds=10)
+    settings = Settings.from_env({"BOOKING_CLOCK_SPEED": "60", "BOOKING_CLOCK_ORIGIN": origin.isoformat()})
+    clock = settings.clock()
+    assert isinstance(clock, ScaledClock)
+    ahead = clock.now() - datetime.now(UTC)
+    assert timedelta(minutes=9) < ahead < timedelta(minutes=11)  # 10 real seconds read as 10 minutes
+    assert clock.real_seconds(timedelta(minutes=1)) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"BOOKING_CLOCK_SPEED": "fast"}, "BOOKING_CLOCK_SPEED"),
+        ({"BOOKING_CLOCK_SPEED": "0"}, "BOOKING_CLOCK_SPEED"),
+        ({"BOOKING_CLOCK_SPEED": "10"}, "BOOKING_CLOCK_ORIGIN"),
+        ({"BOOKING_CLOCK_SPEED": "10", "BOOKING_CLOCK_ORIGIN": "2026-03-02T09:00"}, "BOOKING_CLOCK_ORIGIN"),
+    ],
+)
+def test_a_bad_clock_setting_is_refused_naming_the_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        Settings.from_env(env)
