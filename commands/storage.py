@@ -40,8 +40,10 @@ def event_store_env(database_url: str) -> dict[str, str]:
             "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
             # Writes a command's events in one round trip, keeping the library's table lock.
             "APPLICATION_RECORDER_TOPIC": "commands.recorder:OneTripPostgresRecorder",
-            "POSTGRES_POOL_SIZE": "8",
-            "POSTGRES_MAX_OVERFLOW": "16",
+            # Two connections open at start, more (up to 24) only while concurrent commands
+            # need them: an idle service holds few of the server's connection slots.
+            "POSTGRES_POOL_SIZE": "2",
+            "POSTGRES_MAX_OVERFLOW": "22",
             "POSTGRES_LOCK_TIMEOUT": "10",
             "POSTGRES_CONNECT_TIMEOUT": "10",
         }

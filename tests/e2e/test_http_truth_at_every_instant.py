@@ -48,7 +48,7 @@ def test_after_the_session_end_deadline_nothing_is_offered_or_accepted_before_th
     before = api.head()
     completed = api.post(f"/bookings/{booked['id']}/complete", actor=PROVIDER_ACTOR)
     assert completed.status_code == 409 and completed.json()["code"] == "invalid_transition"
-    absent = api.post(f"/bookings/{booked['id']}/no-show", {"party": "provider"}, actor=MEMBER_ACTOR)
+    absent = api.post(f"/bookings/{booked['id']}/no-show", {"absent_party": "provider"}, actor=MEMBER_ACTOR)
     assert absent.status_code == 409
     assert api.head() == before
 
@@ -61,7 +61,7 @@ def test_the_provider_cannot_report_a_member_absent_whose_join_was_recorded(
     assert api.post(f"/bookings/{booked['id']}/joined", actor="platform:video").status_code == 200
     api.clock.set(START + timedelta(minutes=20))
     before = api.head()
-    refused = api.post(f"/bookings/{booked['id']}/no-show", {"party": "member"}, actor=PROVIDER_ACTOR)
+    refused = api.post(f"/bookings/{booked['id']}/no-show", {"absent_party": "member"}, actor=PROVIDER_ACTOR)
     assert refused.status_code == 409
     assert "2026-03-09T09:55:00Z" in refused.json()["detail"]
     assert api.head() == before
@@ -72,10 +72,10 @@ def test_the_provider_can_be_reported_absent_only_after_the_late_grace(
 ) -> None:
     assert api.post(f"/bookings/{booked['id']}/confirm", actor=PROVIDER_ACTOR).status_code == 200
     api.clock.set(START + timedelta(minutes=15) - timedelta(seconds=1))
-    too_soon = api.post(f"/bookings/{booked['id']}/no-show", {"party": "provider"}, actor=MEMBER_ACTOR)
+    too_soon = api.post(f"/bookings/{booked['id']}/no-show", {"absent_party": "provider"}, actor=MEMBER_ACTOR)
     assert too_soon.status_code == 409 and "2026-03-09T10:15:00Z" in too_soon.json()["detail"]
     api.clock.advance(timedelta(seconds=1))
-    reported = api.post(f"/bookings/{booked['id']}/no-show", {"party": "provider"}, actor=MEMBER_ACTOR)
+    reported = api.post(f"/bookings/{booked['id']}/no-show", {"absent_party": "provider"}, actor=MEMBER_ACTOR)
     assert reported.status_code == 200, reported.text
     assert reported.json()["status"] == "no_show"
 
