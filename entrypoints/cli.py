@@ -17,6 +17,7 @@ SUBCOMMAND_MODULES = (
     "entrypoints.cli_serve",
     "entrypoints.cli_scheduler",
     "entrypoints.cli_audit",
+    "entrypoints.cli_deliver",
 )
 
 

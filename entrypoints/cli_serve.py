@@ -28,7 +28,8 @@ GENERATED_ROLE = "operator"
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "serve", help="run the HTTP API (on SQLite also the projections and the deadline scheduler)"
+        "serve",
+        help="run the HTTP API (on SQLite also the projections, the scheduler and the webhook deliverer)",
     )
     parser.add_argument("--host", help="interface to listen on (default BOOKING_HTTP_HOST or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default BOOKING_HTTP_PORT or 8000)")
@@ -70,28 +71,40 @@ def with_tokens(settings: Settings) -> tuple[Settings, str | None]:
 
 
 class InProcessWorkers:
-    """The projections runner (a thread) and the deadline scheduler, for the embedded default."""
+    """The projections runner (a thread), the deadline scheduler and the webhook deliverer
+    (a thread), for the embedded default."""
 
-    def __init__(self, database_url: str, service: Any, read_models: Any, clock: Any) -> None:
+    def __init__(self, settings: Settings, service: Any, read_models: Any, clock: Any) -> None:
+        from entrypoints.cli_deliver import delivery_settings
         from projections.runner import ProjectionsRunner
         from scheduler.process import DeadlineScheduler
+        from webhooks.delivery import Deliverer
+        from webhooks.store import WebhookStore
 
-        self.runner = ProjectionsRunner(database_url)
+        self.runner = ProjectionsRunner(settings.database_url)
         self.scheduler = DeadlineScheduler(service, read_models, clock)
+        self.deliverer = Deliverer(
+            service, WebhookStore(read_models.engine), clock, delivery_settings(settings)
+        )
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self.runner.run_forever, args=(self._stop,), name="projections", daemon=True
+        )
+        self._delivery = threading.Thread(
+            target=self.deliverer.run_forever, args=(self._stop,), name="webhooks", daemon=True
         )
 
     def start(self) -> None:
         self.runner.catch_up()
         self._thread.start()
         self.scheduler.start()
+        self._delivery.start()
 
     def stop(self) -> None:
         self.scheduler.stop()
         self._stop.set()
         self._thread.join(timeout=10)
+        self._delivery.join(timeout=20)
         self.runner.close()
 
 
@@ -146,7 +159,7 @@ def _serve_processes(
             clock = settings.clock()
             service = BookingService.open(settings.database_url, clock, settings.policy)
             read_models = ReadModels(create_read_engine(settings.database_url), clock)
-            workers = InProcessWorkers(settings.database_url, service, read_models, clock)
+            workers = InProcessWorkers(settings, service, read_models, clock)
             workers.start()
         _announce(host, port, generated, workers is not None, count)
         while not stopping.is_set():
@@ -209,11 +222,12 @@ def _serve(settings: Settings, host: str, port: int, generated: str | None, in_p
     service = BookingService.open(settings.database_url, clock, settings.policy)
     engine = create_read_engine(settings.database_url)
     workers: InProcessWorkers | None = None
+    app: Any = None
     try:
         read_models = ReadModels(engine, clock)
         app = create_app(settings, service, read_models)
         if settings.is_embedded and in_process:
-            workers = InProcessWorkers(settings.database_url, service, read_models, clock)
+            workers = InProcessWorkers(settings, service, read_models, clock)
             workers.start()
             app.state.scheduler = workers.scheduler
         server = uvicorn.Server(
@@ -226,6 +240,8 @@ def _serve(settings: Settings, host: str, port: int, generated: str | None, in_p
     finally:
         if workers is not None:
             workers.stop()
+        if app is not None and getattr(app.state, "commit_signal", None) is not None:
+            app.state.commit_signal.close()
         service.close()
         engine.dispose()
 
@@ -241,7 +257,11 @@ def _announce(host: str, port: int, token: str | None, everything: bool, process
             flush=True,
         )
     if everything:
-        print("also running here: the projections and the deadline scheduler (embedded SQLite)", flush=True)
+        print(
+            "also running here: the projections, the deadline scheduler and the webhook deliverer "
+            "(embedded SQLite)",
+            flush=True,
+        )
 
 
 def _stop_quietly_on(*signals: signal.Signals) -> None:
