@@ -21,6 +21,7 @@ import threading
 from types import FrameType
 from typing import Any
 
+from entrypoints.bootstrap import Booted, booted
 from entrypoints.settings import Settings, SettingsError
 
 GENERATED_ROLE = "operator"
@@ -74,18 +75,10 @@ class InProcessWorkers:
     """The projections runner (a thread), the deadline scheduler and the webhook deliverer
     (a thread), for the embedded default."""
 
-    def __init__(self, settings: Settings, service: Any, read_models: Any, clock: Any) -> None:
-        from entrypoints.cli_deliver import delivery_settings
-        from projections.runner import ProjectionsRunner
-        from scheduler.process import DeadlineScheduler
-        from webhooks.delivery import Deliverer
-        from webhooks.store import WebhookStore
-
-        self.runner = ProjectionsRunner(settings.database_url)
-        self.scheduler = DeadlineScheduler(service, read_models, clock)
-        self.deliverer = Deliverer(
-            service, WebhookStore(read_models.engine), clock, delivery_settings(settings)
-        )
+    def __init__(self, parts: Booted) -> None:
+        self.runner = parts.projections_runner()
+        self.scheduler = parts.deadline_scheduler()
+        self.deliverer = parts.webhook_deliverer()
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self.runner.run_forever, args=(self._stop,), name="projections", daemon=True
@@ -105,7 +98,6 @@ class InProcessWorkers:
         self._stop.set()
         self._thread.join(timeout=10)
         self._delivery.join(timeout=20)
-        self.runner.close()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -121,8 +113,8 @@ def run(args: argparse.Namespace) -> int:
 def _serve_processes(
     settings: Settings, host: str, port: int, generated: str | None, count: int, in_process: bool
 ) -> int:
-    """``count`` API processes on one socket bound here; on SQLite the projections and the
-    scheduler run once, in this process. SIGTERM or SIGINT stops them all."""
+    """``count`` API processes on one socket bound here; on SQLite the projections, the
+    scheduler and the webhook deliverer run once, in this process. SIGTERM or SIGINT stops all."""
     import multiprocessing
 
     from entrypoints.http.logs import configure_logging
@@ -146,41 +138,33 @@ def _serve_processes(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    workers: InProcessWorkers | None = None
-    service: Any = None
-    try:
-        for process in processes:
-            process.start()
-        if settings.is_embedded and in_process:
-            from commands.service import BookingService
-            from projections.database import create_read_engine
-            from projections.queries import ReadModels
-
-            clock = settings.clock()
-            service = BookingService.open(settings.database_url, clock, settings.policy)
-            read_models = ReadModels(create_read_engine(settings.database_url), clock)
-            workers = InProcessWorkers(settings, service, read_models, clock)
-            workers.start()
-        _announce(host, port, generated, workers is not None, count)
-        while not stopping.is_set():
-            if any(not p.is_alive() for p in processes):
-                break  # a worker died: stop the rest, exit non-zero for the supervisor
-            stopping.wait(0.5)
-        failed = not stopping.is_set()
-    finally:
-        for process in processes:
-            if process.is_alive() and process.pid is not None:
-                os.kill(process.pid, signal.SIGTERM)
-        for process in processes:
-            process.join(30)
-            if process.is_alive():
-                process.kill()
-                process.join()
-        if workers is not None:
-            workers.stop()
-        if service is not None:
-            service.close()
-        sock.close()
+    failed = False
+    with booted(settings) as parts:
+        workers: InProcessWorkers | None = None
+        try:
+            for process in processes:
+                process.start()
+            if settings.is_embedded and in_process:
+                workers = InProcessWorkers(parts)
+                workers.start()
+            _announce(host, port, generated, workers is not None, count)
+            while not stopping.is_set():
+                if any(not p.is_alive() for p in processes):
+                    failed = True  # a worker died: stop the rest, exit non-zero for the supervisor
+                    break
+                stopping.wait(0.5)
+        finally:
+            for process in processes:
+                if process.is_alive() and process.pid is not None:
+                    os.kill(process.pid, signal.SIGTERM)
+            for process in processes:
+                process.join(30)
+                if process.is_alive():
+                    process.kill()
+                    process.join()
+            if workers is not None:
+                workers.stop()
+            sock.close()
     return 1 if failed else 0
 
 
@@ -188,62 +172,50 @@ def _serve_worker(settings: Settings, sock: socket.socket) -> None:
     """One API process of ``--workers``: the app on the inherited socket."""
     import uvicorn
 
-    from commands.service import BookingService
     from entrypoints.http.app import create_app
     from entrypoints.http.logs import configure_logging
-    from projections.database import create_read_engine
-    from projections.queries import ReadModels
 
     configure_logging()
-    clock = settings.clock()
-    service = BookingService.open(settings.database_url, clock, settings.policy)
-    engine = create_read_engine(settings.database_url)
-    try:
-        app = create_app(settings, service, ReadModels(engine, clock))
-        server = uvicorn.Server(uvicorn.Config(app, access_log=False, log_config=None, lifespan="off"))
-        _stop_quietly_on(signal.SIGTERM, signal.SIGINT)
-        server.run(sockets=[sock])
-    finally:
-        service.close()
-        engine.dispose()
+    with booted(settings) as parts:
+        app: Any = None
+        try:
+            app = create_app(settings, parts.service, parts.read_models)
+            server = uvicorn.Server(uvicorn.Config(app, access_log=False, log_config=None, lifespan="off"))
+            _stop_quietly_on(signal.SIGTERM, signal.SIGINT)
+            server.run(sockets=[sock])
+        finally:
+            if app is not None and getattr(app.state, "commit_signal", None) is not None:
+                app.state.commit_signal.close()
 
 
 def _serve(settings: Settings, host: str, port: int, generated: str | None, in_process: bool) -> int:
     import uvicorn
 
-    from commands.service import BookingService
     from entrypoints.http.app import create_app
     from entrypoints.http.logs import configure_logging
-    from projections.database import create_read_engine
-    from projections.queries import ReadModels
 
     configure_logging()
-    clock = settings.clock()
-    service = BookingService.open(settings.database_url, clock, settings.policy)
-    engine = create_read_engine(settings.database_url)
-    workers: InProcessWorkers | None = None
-    app: Any = None
-    try:
-        read_models = ReadModels(engine, clock)
-        app = create_app(settings, service, read_models)
-        if settings.is_embedded and in_process:
-            workers = InProcessWorkers(settings, service, read_models, clock)
-            workers.start()
-            app.state.scheduler = workers.scheduler
-        server = uvicorn.Server(
-            uvicorn.Config(app, host=host, port=port, access_log=False, log_config=None, lifespan="off")
-        )
-        _announce(host, port, generated, workers is not None)
-        _stop_quietly_on(signal.SIGTERM, signal.SIGINT)
-        server.run()
-        return 0 if server.started else 1
-    finally:
-        if workers is not None:
-            workers.stop()
-        if app is not None and getattr(app.state, "commit_signal", None) is not None:
-            app.state.commit_signal.close()
-        service.close()
-        engine.dispose()
+    with booted(settings) as parts:
+        workers: InProcessWorkers | None = None
+        app: Any = None
+        try:
+            app = create_app(settings, parts.service, parts.read_models)
+            if settings.is_embedded and in_process:
+                workers = InProcessWorkers(parts)
+                workers.start()
+                app.state.scheduler = workers.scheduler
+            server = uvicorn.Server(
+                uvicorn.Config(app, host=host, port=port, access_log=False, log_config=None, lifespan="off")
+            )
+            _announce(host, port, generated, workers is not None)
+            _stop_quietly_on(signal.SIGTERM, signal.SIGINT)
+            server.run()
+            return 0 if server.started else 1
+        finally:
+            if workers is not None:
+                workers.stop()
+            if app is not None and getattr(app.state, "commit_signal", None) is not None:
+                app.state.commit_signal.close()
 
 
 def _announce(host: str, port: int, token: str | None, everything: bool, processes: int = 1) -> None:
