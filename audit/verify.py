@@ -30,7 +30,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 from audit.log import decode, event_type, read_log
 from commands.chain import link, unseal
 from domain.booking import COMPLETED, CONFIRMED, NO_SHOW, PENDING, Booking
-from domain.credits import CreditAccount
+from domain.credits import CREDIT_MOVES, CreditAccount
 from domain.time import iso
 
 OCCUPYING = (PENDING, CONFIRMED, COMPLETED, NO_SHOW)
@@ -162,21 +162,14 @@ class _Checker:
         if isinstance(event, Booking.SessionCompleted | Booking.NoShowRecorded):
             self.deadlines[booking_id]["session end (completed or no-show)"] += 1
 
-    LEDGER_MOVES: dict[str, tuple[str, tuple[str, ...]]] = {
-        "CreditHeld": ("held", ("available",)),
-        "CreditReleased": ("released", ("held",)),
-        "CreditConsumed": ("consumed", ("held",)),
-        "CreditForfeited": ("forfeited", ("held",)),
-        "CreditRestored": ("restored", ("forfeited",)),
-    }
-
     def _ledger_event(self, event: Any, account: CreditAccount | None, where: str) -> None:
         name = event_type(event)
         if name == "CreditsAdded" and account is not None:
             self.added[account.member_id] += event.count
-        if name not in self.LEDGER_MOVES or account is None:
+        move = CREDIT_MOVES.get(type(event))
+        if move is None or account is None:
             return
-        movement, allowed = self.LEDGER_MOVES[name]
+        movement, allowed = move.movement, (move.leaves,)
         self.ledger_side[event.booking_id][movement, event.credit_id] += 1
         credit = account.credit(event.credit_id)
         if credit is None:

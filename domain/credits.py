@@ -7,7 +7,7 @@ last credit conflict on this aggregate's version.
 Its state is bounded by what is still open, never by the member's history: counts by source
 and status, the available credits as runs of consecutive ids, and the held and the restorable
 (forfeited) credits one by one. A consumed credit is only a count; the audit's full table of
-every credit is ``ledger_credits``, folded from the events with the same ``MOVES``.
+every credit is ``ledger_credits``, folded from the events with the same ``CREDIT_MOVES``.
 State containers are changed at most one level deep (an element is replaced, never edited in
 place), so a shallow copy of each container is a safe private copy of the aggregate.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
@@ -28,16 +28,6 @@ from domain.errors import InvalidInput, InvalidTransition, NoCreditAvailable, No
 SOURCES = ("purchase", "insurance", "employer")
 STATUSES = ("available", "held", "consumed", "forfeited")
 MAX_CREDITS_PER_COMMAND = 1000
-
-# What each ledger event does to one credit: its new status (the one table for the aggregate,
-# the audit's full ledger and its checks).
-MOVES: dict[str, str] = {
-    "CreditHeld": "held",
-    "CreditReleased": "available",
-    "CreditConsumed": "consumed",
-    "CreditForfeited": "forfeited",
-    "CreditRestored": "available",
-}
 
 
 def credit_number(credit_id: str) -> int:
@@ -72,7 +62,7 @@ class CreditAccount(Aggregate):
         confirm_by: datetime | None = None
 
         def apply(self, account: CreditAccount) -> None:
-            account._move(self.credit_id, "held", self.booking_id)
+            account._move(self.credit_id, CREDIT_MOVES[type(self)].enters, self.booking_id)
             account.hold_deadlines[self.credit_id] = getattr(self, "confirm_by", None)
 
     class CreditHoldMoved(Aggregate.Event):
@@ -93,7 +83,7 @@ class CreditAccount(Aggregate):
 
         def apply(self, account: CreditAccount) -> None:
             account.hold_deadlines.pop(self.credit_id, None)
-            account._move(self.credit_id, "available", None)
+            account._move(self.credit_id, CREDIT_MOVES[type(self)].enters, None)
 
     class CreditConsumed(Aggregate.Event):
         credit_id: str
@@ -102,7 +92,7 @@ class CreditAccount(Aggregate):
 
         def apply(self, account: CreditAccount) -> None:
             account.hold_deadlines.pop(self.credit_id, None)
-            account._move(self.credit_id, "consumed", self.booking_id)
+            account._move(self.credit_id, CREDIT_MOVES[type(self)].enters, self.booking_id)
 
     class CreditForfeited(Aggregate.Event):
         credit_id: str
@@ -112,7 +102,7 @@ class CreditAccount(Aggregate):
 
         def apply(self, account: CreditAccount) -> None:
             account.hold_deadlines.pop(self.credit_id, None)
-            account._move(self.credit_id, "forfeited", self.booking_id)
+            account._move(self.credit_id, CREDIT_MOVES[type(self)].enters, self.booking_id)
 
     class CreditRestored(Aggregate.Event):
         credit_id: str
@@ -121,7 +111,7 @@ class CreditAccount(Aggregate):
         actor: str
 
         def apply(self, account: CreditAccount) -> None:
-            account._move(self.credit_id, "available", None)
+            account._move(self.credit_id, CREDIT_MOVES[type(self)].enters, None)
 
     def __init__(self, member_id: str) -> None:
         self.member_id = member_id
@@ -374,9 +364,29 @@ def ledger_credits(events: Iterable[Any]) -> dict[str, dict[str, Any]]:
                     "status": "available",
                     "booking_id": None,
                 }
-        elif name in MOVES and event.credit_id in credits:
-            status = MOVES[name]
+        elif type(event) in CREDIT_MOVES and event.credit_id in credits:
+            status = CREDIT_MOVES[type(event)].enters
             credits[event.credit_id].update(
                 status=status, booking_id=None if status == "available" else event.booking_id
             )
     return credits
+
+
+class CreditMove(NamedTuple):
+    """What one ledger event does to one credit: the status it ``leaves``, the status it
+    ``enters``, and the ``movement`` a booking's history names it by."""
+
+    leaves: str
+    enters: str
+    movement: str
+
+
+CREDIT_MOVES: dict[type[Aggregate.Event], CreditMove] = {
+    CreditAccount.CreditHeld: CreditMove("available", "held", "held"),
+    CreditAccount.CreditReleased: CreditMove("held", "available", "released"),
+    CreditAccount.CreditConsumed: CreditMove("held", "consumed", "consumed"),
+    CreditAccount.CreditForfeited: CreditMove("held", "forfeited", "forfeited"),
+    CreditAccount.CreditRestored: CreditMove("forfeited", "available", "restored"),
+}
+"""The credit movements of the ledger's events, written once: the credit-balances view counts
+by it and the audit checks the ledger against it."""
