@@ -54,7 +54,10 @@ from domain.time import iso
 CONFIRMATION = "confirmation"
 FREE_CANCELLATION = "free_cancellation"
 SESSION_END = "session_end"
-DEADLINE_KINDS = (CONFIRMATION, FREE_CANCELLATION, SESSION_END)
+REMINDER = "reminder"
+DEADLINE_KINDS = (CONFIRMATION, FREE_CANCELLATION, SESSION_END, REMINDER)
+NO_CONSEQUENCE = (FREE_CANCELLATION, REMINDER)
+"""Deadlines whose events change no state and move no credit."""
 
 
 class Booking(Aggregate):
@@ -100,6 +103,16 @@ class Booking(Aggregate):
 
         def apply(self, booking: Booking) -> None:
             booking.free_cancellation_closed = self.due
+
+    class SessionReminderDue(Aggregate.Event):
+        """The reminder lead before a confirmed session's start was reached (changes nothing)."""
+
+        due: datetime
+        starts_at: datetime
+        actor: str
+
+        def apply(self, booking: Booking) -> None:
+            booking.reminded_for = self.starts_at
 
     class Rescheduled(Aggregate.Event):
         previous_starts_at: datetime
@@ -203,6 +216,7 @@ class Booking(Aggregate):
         self.joined_at: datetime | None = None
         self.absent_party: str | None = None
         self.free_cancellation_closed: datetime | None = None
+        self.reminded_for: datetime | None = None
         self.forfeited: list[str] = []
         self.restored: list[str] = []
 
@@ -395,6 +409,14 @@ class Booking(Aggregate):
             self._give_back(account, calendar, SCHEDULER, now)
         elif kind == FREE_CANCELLATION:
             self.trigger_event(self.FreeCancellationClosed, due=due, actor=str(SCHEDULER), timestamp=now)
+        elif kind == REMINDER:
+            self.trigger_event(
+                self.SessionReminderDue,
+                due=due,
+                starts_at=self.starts_at,
+                actor=str(SCHEDULER),
+                timestamp=now,
+            )
         elif self.joined_at is not None:
             self._complete(account, SCHEDULER, now)
         else:
@@ -412,23 +434,34 @@ class Booking(Aggregate):
             )
         if kind == SESSION_END:
             return self.status == CONFIRMED and due == self.session_end_due
+        if kind == REMINDER:
+            # only for a confirmed booking whose start has not moved since ``due`` was computed
+            return (
+                self.status == CONFIRMED and due == self.reminder_due and self.reminded_for != self.starts_at
+            )
         raise InvalidInput(f"deadline kind must be one of {', '.join(DEADLINE_KINDS)}; got {kind!r}")
 
     def pending_deadlines(self) -> list[tuple[str, datetime]]:
         candidates = (
             (CONFIRMATION, self.confirm_by),
             (FREE_CANCELLATION, self.free_until),
+            *([(REMINDER, self.reminder_due)] if self.reminder_due is not None else []),
             (SESSION_END, self.session_end_due),
         )
         return [(k, due) for k, due in candidates if self.deadline_is_current(k, due)]
 
+    @property
+    def reminder_due(self) -> datetime | None:
+        """When the session's reminder falls due (by the booking's own policy); None when off."""
+        return reminder_due(self.starts_at, self.booking_policy)
+
     def overdue_deadlines(self, now: datetime) -> list[tuple[str, datetime]]:
         """Due deadlines that decide the booking's fate (expiry, session end), oldest first.
 
-        The free-cancellation close changes no state and moves no credit, so it is left to the
-        scheduler."""
+        The free-cancellation close and the reminder change no state and move no credit, so
+        they are left to the scheduler."""
         return sorted(
-            (d for d in self.pending_deadlines() if d[1] <= now and d[0] != FREE_CANCELLATION),
+            (d for d in self.pending_deadlines() if d[1] <= now and d[0] not in NO_CONSEQUENCE),
             key=lambda d: d[1],
         )
 
@@ -541,6 +574,11 @@ class Booking(Aggregate):
             self._forfeit(account, "no_show", actor, now)
         else:
             account.release(self.credit_id, str(self.id), actor, now)
+
+
+def reminder_due(starts_at: datetime, policy: Policy) -> datetime | None:
+    """The reminder deadline of a session starting at ``starts_at``; None when reminders are off."""
+    return starts_at - policy.reminder_lead if policy.reminder_lead > timedelta(0) else None
 
 
 def _deadlines(starts_at: datetime, ends_at: datetime, policy: Policy) -> dict[str, datetime]:

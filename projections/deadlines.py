@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from domain.booking import CONFIRMATION, CONFIRMED, FREE_CANCELLATION, PENDING, SESSION_END
+from domain.booking import CONFIRMATION, CONFIRMED, FREE_CANCELLATION, PENDING, REMINDER, SESSION_END
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ def current_deadlines(
     free_until: datetime,
     session_end_due: datetime,
     free_cancellation_closed: datetime | None,
+    reminder_due: datetime | None = None,
+    reminded_due: datetime | None = None,
 ) -> list[tuple[str, datetime]]:
     """The deadlines still to fire for a booking in this state, as (kind, due) pairs."""
     current: list[tuple[str, datetime]] = []
@@ -41,4 +43,6 @@ def current_deadlines(
         current.append((FREE_CANCELLATION, free_until))
     if status == CONFIRMED:
         current.append((SESSION_END, session_end_due))
+    if status == CONFIRMED and reminder_due is not None and reminded_due != reminder_due:
+        current.append((REMINDER, reminder_due))
     return current
