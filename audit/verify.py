@@ -10,7 +10,8 @@ Checks, each breach reported as one sentence naming the stream (and event versio
   that name it;
 - no deadline event is recorded twice for a booking;
 - (``verify_all``) each snapshotted stream's latest snapshot equals the replay of its events;
-- (``verify_all``) the read models equal a rebuild from the events (``projections.verify``).
+- (``verify_all``) the read models equal a rebuild from the events, through the view check
+  its caller passes in (``projections.verify``; this package never imports the views).
 
 Reads only; never repairs anything. Pure over the recorder's rows, so a bench can time it.
 """
@@ -26,10 +27,10 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
-from audit.chain import link, unseal
 from audit.log import decode, event_type, read_log
+from commands.chain import link, unseal
 from domain.booking import COMPLETED, CONFIRMED, NO_SHOW, PENDING, Booking
-from domain.credits import CreditAccount
+from domain.credits import CREDIT_MOVES, CreditAccount
 from domain.time import iso
 
 OCCUPYING = (PENDING, CONFIRMED, COMPLETED, NO_SHOW)
@@ -163,21 +164,14 @@ class _Checker:
         if isinstance(event, Booking.SessionCompleted | Booking.NoShowRecorded):
             self.deadlines[booking_id]["session end (completed or no-show)"] += 1
 
-    LEDGER_MOVES: dict[str, tuple[str, tuple[str, ...]]] = {
-        "CreditHeld": ("held", ("available",)),
-        "CreditReleased": ("released", ("held",)),
-        "CreditConsumed": ("consumed", ("held",)),
-        "CreditForfeited": ("forfeited", ("held",)),
-        "CreditRestored": ("restored", ("forfeited",)),
-    }
-
     def _ledger_event(self, event: Any, account: CreditAccount | None, where: str) -> None:
         name = event_type(event)
         if name == "CreditsAdded" and account is not None:
             self.added[account.member_id] += event.count
-        if name not in self.LEDGER_MOVES or account is None:
+        move = CREDIT_MOVES.get(type(event))
+        if move is None or account is None:
             return
-        movement, allowed = self.LEDGER_MOVES[name]
+        movement, allowed = move.movement, (move.leaves,)
         self.ledger_side[event.booking_id][movement, event.credit_id] += 1
         credit = account.credits.get(event.credit_id)
         if credit is None:
@@ -319,21 +313,21 @@ def verify_snapshots(app: Application[UUID], report: Report) -> None:
                 )
 
 
+ViewCheck = Callable[[], Iterable[str]]
+"""Compares the read models with a rebuild from the events; yields one line per difference.
+The entry point passes it in (``projections.verify.verify_views`` over the same database)."""
+
+
 def verify_all(
     app: Application[UUID],
-    database_url: str,
+    views: ViewCheck | None = None,
     progress: Callable[[int], None] | None = None,
-    views: bool = True,
 ) -> Report:
-    """The event checks, the latest snapshots, then the views' diff against a rebuild."""
+    """The event checks, the latest snapshots, then (when given) the views' check."""
     report = verify_store(app.recorder, app.mapper, progress)
     verify_snapshots(app, report)
-    if not views:
-        return report
-    try:
-        from projections.verify import verify_views
-    except ImportError:
+    if views is None:
         return report
     report.views_checked = True
-    report.breaches.extend(f"view: {difference}" for difference in verify_views(database_url))
+    report.breaches.extend(f"view: {difference}" for difference in views())
     return report

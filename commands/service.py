@@ -19,7 +19,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, InternalError, Mapper
 
-from audit.chain import ChainedMapper
+from commands.chain import ChainedMapper
 from commands.clock import SystemClock
 from commands.idempotency import CommandRecord, check_command_id, fingerprint
 from commands.storage import event_store_env
@@ -80,7 +80,7 @@ class BookingService(Application[UUID]):
         return recordings
 
     def construct_mapper(self) -> Mapper[UUID]:
-        """Every stored event carries its stream's hash-chain link (see ``audit.chain``)."""
+        """Every stored event carries its stream's hash-chain link (see ``commands.chain``)."""
         return ChainedMapper(self.construct_transcoder(), recorder_of=lambda: self.recorder)
 
     # --- rooms, availability, credits ------------------------------------------------------

@@ -60,6 +60,30 @@ NO_CONSEQUENCE = (FREE_CANCELLATION, REMINDER)
 """Deadlines whose events change no state and move no credit."""
 
 
+def current_deadlines(
+    status: str,
+    confirm_by: datetime,
+    free_until: datetime,
+    session_end_due: datetime,
+    free_cancellation_closed: datetime | None,
+    reminder_due: datetime | None = None,
+    reminded_due: datetime | None = None,
+) -> list[tuple[str, datetime]]:
+    """The deadlines a booking in this state still has, as (kind, due) pairs: the one rule the
+    aggregate decides by and the pending-deadlines view lists by. The reminder belongs only to
+    a confirmed booking, once per start (a moved start has another ``reminder_due``)."""
+    current: list[tuple[str, datetime]] = []
+    if status == PENDING:
+        current.append((CONFIRMATION, confirm_by))
+    if status in (PENDING, CONFIRMED) and free_cancellation_closed != free_until:
+        current.append((FREE_CANCELLATION, free_until))
+    if status == CONFIRMED and reminder_due is not None and reminded_due != reminder_due:
+        current.append((REMINDER, reminder_due))
+    if status == CONFIRMED:
+        current.append((SESSION_END, session_end_due))
+    return current
+
+
 class Booking(Aggregate):
     class SessionReserved(Aggregate.Created):
         room_id: str
@@ -112,7 +136,7 @@ class Booking(Aggregate):
         actor: str
 
         def apply(self, booking: Booking) -> None:
-            booking.reminded_for = self.starts_at
+            booking.reminded_due = self.due
 
     class Rescheduled(Aggregate.Event):
         previous_starts_at: datetime
@@ -216,7 +240,7 @@ class Booking(Aggregate):
         self.joined_at: datetime | None = None
         self.absent_party: str | None = None
         self.free_cancellation_closed: datetime | None = None
-        self.reminded_for: datetime | None = None
+        self.reminded_due: datetime | None = None
         self.forfeited: list[str] = []
         self.restored: list[str] = []
 
@@ -424,31 +448,20 @@ class Booking(Aggregate):
         return True
 
     def deadline_is_current(self, kind: str, due: datetime) -> bool:
-        if kind == CONFIRMATION:
-            return self.status == PENDING and due == self.confirm_by
-        if kind == FREE_CANCELLATION:
-            return (
-                self.status in (PENDING, CONFIRMED)
-                and due == self.free_until
-                and self.free_cancellation_closed != due
-            )
-        if kind == SESSION_END:
-            return self.status == CONFIRMED and due == self.session_end_due
-        if kind == REMINDER:
-            # only for a confirmed booking whose start has not moved since ``due`` was computed
-            return (
-                self.status == CONFIRMED and due == self.reminder_due and self.reminded_for != self.starts_at
-            )
-        raise InvalidInput(f"deadline kind must be one of {', '.join(DEADLINE_KINDS)}; got {kind!r}")
+        if kind not in DEADLINE_KINDS:
+            raise InvalidInput(f"deadline kind must be one of {', '.join(DEADLINE_KINDS)}; got {kind!r}")
+        return (kind, due) in self.pending_deadlines()
 
     def pending_deadlines(self) -> list[tuple[str, datetime]]:
-        candidates = (
-            (CONFIRMATION, self.confirm_by),
-            (FREE_CANCELLATION, self.free_until),
-            *([(REMINDER, self.reminder_due)] if self.reminder_due is not None else []),
-            (SESSION_END, self.session_end_due),
+        return current_deadlines(
+            self.status,
+            self.confirm_by,
+            self.free_until,
+            self.session_end_due,
+            self.free_cancellation_closed,
+            self.reminder_due,
+            self.reminded_due,
         )
-        return [(k, due) for k, due in candidates if self.deadline_is_current(k, due)]
 
     @property
     def reminder_due(self) -> datetime | None:

@@ -8,7 +8,7 @@ last credit conflict on this aggregate's version.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
@@ -234,3 +234,23 @@ class CreditAccount(Aggregate):
         credit = self.credits.get(credit_id)
         if not credit or credit["status"] != "held" or credit["booking_id"] != booking_id:
             raise InvalidTransition(f"credit {credit_id} is not held for booking {booking_id}")
+
+
+class CreditMove(NamedTuple):
+    """What one ledger event does to one credit: the status it ``leaves``, the status it
+    ``enters``, and the ``movement`` a booking's history names it by."""
+
+    leaves: str
+    enters: str
+    movement: str
+
+
+CREDIT_MOVES: dict[type[Aggregate.Event], CreditMove] = {
+    CreditAccount.CreditHeld: CreditMove("available", "held", "held"),
+    CreditAccount.CreditReleased: CreditMove("held", "available", "released"),
+    CreditAccount.CreditConsumed: CreditMove("held", "consumed", "consumed"),
+    CreditAccount.CreditForfeited: CreditMove("held", "forfeited", "forfeited"),
+    CreditAccount.CreditRestored: CreditMove("forfeited", "available", "restored"),
+}
+"""The credit movements of the ledger's events, written once: the credit-balances view counts
+by it and the audit checks the ledger against it."""

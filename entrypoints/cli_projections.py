@@ -16,10 +16,11 @@ from types import FrameType
 
 from tqdm import tqdm
 
+from entrypoints.bootstrap import boot
 from entrypoints.settings import Settings
 from projections.catalog import VIEW_NAMES
 from projections.rebuild import rebuild_views
-from projections.runner import TRANSIENT_ERRORS, ProjectionsRunner
+from projections.runner import TRANSIENT_ERRORS
 from projections.verify import verify_views
 
 
@@ -49,7 +50,8 @@ def run_project(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     try:
-        runner = ProjectionsRunner(settings.database_url, args.poll_interval, batch_size=args.batch_size)
+        parts = boot(settings)
+        runner = parts.projections_runner(args.poll_interval, batch_size=args.batch_size)
     except TRANSIENT_ERRORS as error:
         print(f"booking: cannot start projecting, database unavailable: {error}", file=sys.stderr)
         return 1
@@ -59,7 +61,7 @@ def run_project(args: argparse.Namespace) -> int:
         print(f"booking: projections stopped, database unavailable: {error}", file=sys.stderr)
         return 1
     finally:
-        runner.close()
+        parts.close()
     return 0
 
 

@@ -19,10 +19,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
+from eventsourcing.application import Application
 from eventsourcing.persistence import PersistenceError
 
+from commands.service import BookingService
 from projections.catalog import build_views
 from projections.database import create_read_engine
 from projections.source import EventLog
@@ -48,13 +51,17 @@ class ProjectionsRunner:
         batch_size: int = 500,
         give_up_after: float = 60.0,
         lag_log_interval: float = 10.0,
+        service: Application[Any] | None = None,
     ) -> None:
+        """Reads the events through ``service`` (the process's booking service, which the caller
+        keeps and closes); without one, opens its own on ``database_url`` and closes it."""
         self.poll_interval = poll_interval
         self.batch_size = batch_size
         self.give_up_after = give_up_after
         self.lag_log_interval = lag_log_interval
         self.engine = create_read_engine(database_url)
-        self.log = EventLog(database_url)
+        self._own_service = service is None
+        self.log = EventLog(service if service is not None else BookingService.open(database_url))
         self.views = build_views(self.engine, prefix, names)
         self._topics = frozenset().union(*(view.handled_topics for view in self.views))
 
@@ -129,5 +136,6 @@ class ProjectionsRunner:
         return {name: max(0, head - position) for name, position in self.positions().items()}
 
     def close(self) -> None:
-        self.log.close()
+        if self._own_service:
+            self.log.app.close()
         self.engine.dispose()

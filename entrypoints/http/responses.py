@@ -222,6 +222,7 @@ class HistoryEntry(Answer):
     stream: str
     version: int
     type: str
+    aggregate: str = Field(description="the aggregate that recorded it: Booking or CreditAccount")
     at: str
     actor: str | None
     policy_version: str | None
