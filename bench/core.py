@@ -71,7 +71,7 @@ def prepare(service: BookingService, clients: int, pairs: int, tag: str) -> list
         for group in range(-(-pairs // GROUP)):
             member, provider = f"{tag}m{client}-{group}", f"{tag}p{client}-{group}"
             service.publish_availability(provider, ALL_DAY, actor=f"provider:{provider}")
-            service.add_credits(member, "purchase", GROUP)
+            service.add_credits(member, "purchase", GROUP, "bench")
             mine.append(str(service.open_room(member, provider)["room_id"]))
         rooms.append(mine)
     return rooms

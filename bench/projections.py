@@ -137,7 +137,7 @@ def measure_lag(
     begin = time.perf_counter()
     for n in range(count):
         time.sleep(max(0.0, begin + n * interval - time.perf_counter()))
-        position = app.add_credits(f"lag-member-{n % 50}", "purchase", 1)["position"]
+        position = app.add_credits(f"lag-member-{n % 50}", "purchase", 1, f"lag-{n}")["position"]
         with lock:
             waiting.append((position, time.perf_counter()))
     done.set()

@@ -29,7 +29,8 @@ from commands.storage import event_store_env
 from domain.actors import SCHEDULER, Actor
 from domain.booking import Booking
 from domain.calendar import ProviderCalendar, check_length
-from domain.credits import CreditAccount
+from domain.credit_reference import CreditReference
+from domain.credits import CreditAccount, check_addition
 from domain.errors import BookingError, ConcurrencyConflict, InvalidInput, NotFound
 from domain.policy import Policy
 from domain.preview import preview
@@ -99,9 +100,18 @@ class BookingService(Application[UUID]):
         actor: str | Actor = "system:service",
         command_id: str | None = None,
     ) -> dict[str, Any]:
+        """Open the member's room with the provider, or answer the one already open
+        (``created`` tells which): there is one room per member and provider."""
+
         def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
-            room = Room.open(member_id, provider_id, Actor.parse(actor), now)
-            return [room], {"room_id": str(room.id), "member_id": member_id, "provider_id": provider_id}
+            opener = Actor.parse(actor)
+            Room.check_may_open(member_id, provider_id, opener)
+            outcome = {"member_id": member_id, "provider_id": provider_id}
+            existing = self._find(Room, Room.id_for(member_id, provider_id))
+            if existing is not None:
+                return [], {"room_id": str(existing.id), **outcome, "created": False}
+            room = Room.open(member_id, provider_id, opener, now)
+            return [room], {"room_id": str(room.id), **outcome, "created": True}
 
         return self._execute(
             "open_room",
@@ -135,17 +145,29 @@ class BookingService(Application[UUID]):
         member_id: str,
         source: str,
         count: int,
-        reference: str = "",
+        reference: str,
         *,
         actor: str | Actor = "system:service",
         command_id: str | None = None,
     ) -> dict[str, Any]:
-        """Purchase (source ``purchase``) or grant (``insurance``, ``employer``) credits."""
+        """Purchase (source ``purchase``) or grant (``insurance``, ``employer``) credits.
+
+        A reference adds credits once per member: repeated with the same count and source it
+        answers the first outcome and adds nothing; with another count or source it is refused
+        (``reference_conflict``).
+        """
 
         def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
+            adder = Actor.parse(actor)
+            check_addition(member_id, source, count, reference, adder)
+            used = self._find(CreditReference, CreditReference.id_for(member_id, reference))
+            if used is not None:
+                used.check_repeat(source, count)
+                return [], used.outcome()
             account = self._account(member_id, now)
-            account.add(source, count, reference, Actor.parse(actor), now)
-            return [account], {"member_id": member_id, "balance": account.balance()}
+            account.add(source, count, reference, adder, now)
+            use = CreditReference.use(member_id, reference, source, count, account.balance(), adder, now)
+            return [use, account], use.outcome()  # the position is the credits' event
 
         return self._execute(
             "add_credits",
@@ -391,14 +413,28 @@ class BookingService(Application[UUID]):
         return preview(self.policy, to_utc(starts_at, "starts_at"), length, self.clock.now())
 
     def available_starts(
-        self, provider_id: str, length_minutes: int, begin: datetime | str, end: datetime | str
+        self,
+        provider_id: str,
+        length_minutes: int,
+        begin: datetime | str,
+        end: datetime | str,
+        excluding: str | None = None,
     ) -> list[datetime]:
+        """The starts bookable right now; ``excluding`` a booking of this provider, also those
+        that overlap that booking's current slot (its member is rescheduling it)."""
         length = check_length(length_minutes, self.policy)
         start, finish = to_utc(begin, "from"), to_utc(end, "to")
         if finish < start:
             raise InvalidInput("'to' must not be before 'from'")
+        if excluding is not None:
+            moving = self.get_booking(excluding)
+            if moving.provider_id != provider_id:
+                raise InvalidInput(
+                    f"booking {excluding} is with provider {moving.provider_id}, not {provider_id}"
+                )
+            excluding = str(moving.id)
         return self.get_calendar(provider_id).available_starts(
-            length, start, finish, self.policy, self.clock.now()
+            length, start, finish, self.policy, self.clock.now(), ignoring=excluding
         )
 
     # --- machinery -------------------------------------------------------------------------
@@ -445,6 +481,9 @@ class BookingService(Application[UUID]):
             aggregates = list({id(a): a for a in aggregates}.values())
             if command_id is not None:
                 aggregates = [*aggregates, CommandRecord.record(command_id, command, digest, outcome, now)]
+            if not aggregates:
+                # Nothing to record (the answer is already in the store): the head includes it.
+                return {**outcome, "position": self.recorder.max_notification_id()}
             try:
                 recordings = self.save(*aggregates)
             except IntegrityError:

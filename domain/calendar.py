@@ -180,9 +180,16 @@ class ProviderCalendar(Aggregate):
         return [b for _, e, b in booked[first:stop] if b != ignoring and starts_at < e]
 
     def available_starts(
-        self, length: timedelta, begin: datetime, end: datetime, policy: Policy, now: datetime
+        self,
+        length: timedelta,
+        begin: datetime,
+        end: datetime,
+        policy: Policy,
+        now: datetime,
+        ignoring: str | None = None,
     ) -> list[datetime]:
-        """Start instants a member could reserve right now, in ``[begin, end]``."""
+        """Start instants a member could reserve right now, in ``[begin, end]``; with
+        ``ignoring``, as if that booking's slot were free (its member is moving it)."""
         if self.availability is None:
             return []
         begin = max(begin, policy.earliest_start(now))
@@ -192,7 +199,7 @@ class ProviderCalendar(Aggregate):
         starts = Availability.from_dict(self.availability).starts_between(
             begin, end, length, policy.slot_step
         )
-        return [s for s in starts if next(self.overlapping(s, s + length), None) is None]
+        return [s for s in starts if next(self.overlapping(s, s + length, ignoring), None) is None]
 
 
 def check_length(length_minutes: object, policy: Policy) -> timedelta:

@@ -28,6 +28,7 @@ from domain.errors import InvalidInput, InvalidTransition, NoCreditAvailable, No
 SOURCES = ("purchase", "insurance", "employer")
 STATUSES = ("available", "held", "consumed", "forfeited")
 MAX_CREDITS_PER_COMMAND = 1000
+MAX_REFERENCE = 200
 
 
 def credit_number(credit_id: str) -> int:
@@ -156,14 +157,7 @@ class CreditAccount(Aggregate):
     # commands
 
     def add(self, source: str, count: int, reference: str, actor: Actor, now: datetime) -> None:
-        if source not in SOURCES:
-            raise InvalidInput(f"source must be one of {', '.join(SOURCES)}; got {source!r}")
-        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_CREDITS_PER_COMMAND:
-            raise InvalidInput(f"count must be a whole number from 1 to {MAX_CREDITS_PER_COMMAND}")
-        if not isinstance(reference, str) or len(reference) > 200 or "\x00" in reference:
-            raise InvalidInput("reference must be a string of at most 200 characters, without NUL")
-        if actor.kind not in ("system", "operator") and not actor.is_("member", self.member_id):
-            raise NotAllowed(f"{actor} may not add credits for member {self.member_id}")
+        check_addition(self.member_id, source, count, reference, actor)
         self.trigger_event(
             self.CreditsAdded,
             source=source,
@@ -390,3 +384,37 @@ CREDIT_MOVES: dict[type[Aggregate.Event], CreditMove] = {
 }
 """The credit movements of the ledger's events, written once: the credit-balances view counts
 by it and the audit checks the ledger against it."""
+
+
+def check_addition(member_id: str, source: object, count: object, reference: object, actor: Actor) -> None:
+    """The rules of adding credits, checked before anything is recorded.
+
+    Purchases may be made by the member or on their behalf; ``insurance`` and ``employer``
+    grants come only from an operator or the calling billing system (``system:<name>``),
+    never from the member. Every addition names its payment or authorisation reference.
+    """
+    check_party_id(member_id, "member_id")
+    if source not in SOURCES:
+        raise InvalidInput(f"source must be one of {', '.join(SOURCES)}; got {source!r}")
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_CREDITS_PER_COMMAND:
+        raise InvalidInput(f"count must be a whole number from 1 to {MAX_CREDITS_PER_COMMAND}")
+    if (
+        not isinstance(reference, str)
+        or not reference.strip()
+        or len(reference) > MAX_REFERENCE
+        or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in reference)
+    ):
+        raise InvalidInput(
+            "reference must name the payment or authorisation: "
+            f"1 to {MAX_REFERENCE} printable characters, not blank"
+        )
+    if actor.kind in ("system", "operator"):
+        return
+    if actor.is_("member", member_id):
+        if source == "purchase":
+            return
+        raise NotAllowed(
+            f"a member cannot grant themselves {source} credits: {source} grants come from an "
+            "operator or the billing system (system:<name>)"
+        )
+    raise NotAllowed(f"{actor} may not add credits for member {member_id}")

@@ -32,7 +32,7 @@ from entrypoints.http.responses import (
     RoomDetails,
     Rooms,
 )
-from entrypoints.http.schemas import parse_instant
+from entrypoints.http.schemas import PRINTABLE_ID, parse_instant
 
 if TYPE_CHECKING:
     from projections.queries import ReadModels
@@ -104,13 +104,12 @@ def list_provider_rooms(provider_id: PartyPath, caller: Reader, views: Views) ->
 def get_credit_balances(
     member_id: PartyPath, caller: Reader, views: Views, service: Service, as_of: AsOf = None
 ) -> dict[str, Any]:
-    """Balances by status (available, held, consumed, forfeited, restored) and by source;
-    with ``as_of``, the ledger at that instant, replayed from its events (the audit's shape)."""
+    """Balances by status (available, held, consumed, forfeited, restored) and by source (all
+    zero for a member who never had a credit); with ``as_of``, the ledger at that instant,
+    replayed from its events (the audit's shape)."""
     if as_of is not None:
         return ledger_as_of(service, member_id, at=_query_instant(as_of, "as_of"))
-    balances = views.credit_balances(member_id)
-    if balances is None:
-        raise HTTPProblem(404, "not_found", f"member {member_id!r} has no credit account")
+    balances = views.credit_balances(member_id) or views.no_credits(member_id)
     return dict(rendered(balances))
 
 
@@ -124,11 +123,20 @@ def list_available_starts(
         str | None, Query(alias="from", max_length=64, description="instant with offset")
     ] = None,
     to: Annotated[str | None, Query(max_length=64, description="instant with offset")] = None,
+    excluding: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            pattern=PRINTABLE_ID,
+            description="a booking being rescheduled: its own slot is not in the way",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
-    """Start instants on the slot grid that are free and bookable right now."""
+    """Start instants on the slot grid that are free and bookable right now; with
+    ``excluding=<booking_id>``, also those overlapping that booking's current slot."""
     begin = _query_instant(from_, "from") if from_ is not None else service.clock.now()
     end = _query_instant(to, "to") if to is not None else begin + DEFAULT_WINDOW
-    starts = service.available_starts(provider_id, length, begin, end)
+    starts = service.available_starts(provider_id, length, begin, end, excluding=excluding)
     return {"provider_id": provider_id, "length_minutes": length, "starts": [iso(s) for s in starts]}
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from commands.clock import ManualClock
 from commands.service import BookingService
 from commands.storage import event_store_env
 from domain.availability import weekly_hours
-from domain.booking import CONFIRMATION, FREE_CANCELLATION, SESSION_END
+from domain.booking import CONFIRMATION, FREE_CANCELLATION, REMINDER, SESSION_END
 from projections.database import create_read_engine
 from projections.deadlines import PendingDeadline
 from projections.queries import ReadModels
@@ -142,6 +143,7 @@ def test_a_confirmation_replaces_the_confirmation_deadline_by_the_session_end(
 
     assert read_models(database_url).pending_deadlines() == [
         PendingDeadline(booking, FREE_CANCELLATION, at(4, 10), 2),
+        PendingDeadline(booking, REMINDER, at(5, 10), 2),
         PendingDeadline(booking, SESSION_END, at(6, 11, 15), 2),
     ]
 
@@ -173,7 +175,7 @@ def test_positions_reach_the_last_command_and_projecting_again_applies_nothing(
     database_url: str, service: BookingService, clock: ManualClock
 ) -> None:
     tell(service, clock)
-    last = service.add_credits("m2", "purchase", 1)["position"]
+    last = service.add_credits("m2", "purchase", 1, "order-m2")["position"]
 
     assert project(database_url) > 0
     views = read_models(database_url)
@@ -192,7 +194,7 @@ def test_a_pending_session_past_its_confirmation_deadline_reads_expired_before_t
     try:
         room = service.open_room("m1", "p1")["room_id"]
         service.publish_availability("p1", weekly_hours("UTC", "09:00", "17:00"), actor="provider:p1")
-        service.add_credits("m1", "purchase", 1)
+        service.add_credits("m1", "purchase", 1, f"order-{uuid.uuid4()}")
         booking = service.reserve_session(room, "2026-03-05T10:00:00Z", 30, "video", actor="member:m1")
     finally:
         service.close()

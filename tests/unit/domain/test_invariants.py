@@ -109,7 +109,7 @@ class BookingWorld(RuleBasedStateMachine):
 
     @rule(member=st.sampled_from(MEMBERS), count=st.integers(1, 2))
     def add_credits(self, member: str, count: int) -> None:
-        self.world.accounts[member].add("employer", count, "", SYSTEM, self.world.now)
+        self.world.accounts[member].add("employer", count, "benefit", SYSTEM, self.world.now)
         self.world.collect(self.world.accounts[member])
         self.added[member] += count
 
@@ -212,6 +212,7 @@ class BookingWorld(RuleBasedStateMachine):
             CONFIRMATION: b.confirm_by,
             "free_cancellation": b.free_until,
             "session_end": b.session_end_due,
+            "reminder": b.reminder_due or b.starts_at,
         }[kind]
         if stale:
             due -= timedelta(minutes=15)

@@ -8,6 +8,7 @@ leaves behind on purpose (as a lagging view would).
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -66,11 +67,14 @@ class ListedDeadlines:
 
 
 class Office:
-    """A booking service on the library's in-memory store, a manual clock and a listed view."""
+    """A booking service on the library's in-memory store, a manual clock and a listed view.
+
+    Reminders are off unless a test's policy turns them on: these tests count the deadlines
+    that decide a booking's fate (the reminder has its own tests)."""
 
     def __init__(self, policy: Policy | None = None) -> None:
         self.clock = ManualClock(MONDAY)
-        self.service = BookingService(self.clock, policy or Policy())
+        self.service = BookingService(self.clock, policy or Policy(reminder_lead=timedelta(0)))
         self.view = ListedDeadlines()
         self.service.publish_availability(
             PROVIDER,
@@ -84,7 +88,7 @@ class Office:
         self._members += 1
         member = f"member-{self._members}"
         room = self.service.open_room(member, PROVIDER)["room_id"]
-        self.service.add_credits(member, "purchase", 1, actor=f"member:{member}")
+        self.service.add_credits(member, "purchase", 1, f"order-{uuid.uuid4()}", actor=f"member:{member}")
         booking_id = str(
             self.service.reserve_session(room, start, 45, "video", actor=f"member:{member}")["booking_id"]
         )
