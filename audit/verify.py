@@ -171,7 +171,7 @@ class _Checker:
             return
         movement, allowed = move.movement, (move.leaves,)
         self.ledger_side[event.booking_id][movement, event.credit_id] += 1
-        credit = account.credits.get(event.credit_id)
+        credit = account.credit(event.credit_id)
         if credit is None:
             self.breach(
                 f"{where}: member {account.member_id}: {name} of credit {event.credit_id}, never added"
@@ -205,7 +205,7 @@ class _Checker:
             if not isinstance(account, CreditAccount):
                 continue
             added = self.added.get(account.member_id, 0)
-            statuses = Counter(c["status"] for c in account.credits.values())
+            statuses = Counter({k: v for k, v in account.balance().items() if v})
             if sum(statuses.values()) != added or set(statuses) - {
                 "available",
                 "held",

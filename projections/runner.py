@@ -3,12 +3,13 @@
 It reads the notification log in batches from the lowest view position and gives each view
 the events above its own position, in one transaction per view and batch (rows and
 position together, see ``tracking.ViewRecorder``). A batch that lost the race to another
-runner rolls back and is re-read, so running two runners is safe, merely wasteful.
+runner rolls back and is re-read, so running two runners is safe, merely wasteful. The
+runner remembers the positions it wrote and re-reads a view's only after a lost race or an
+error.
 
-Following is by polling on both backends: the SQLite recorder has no ``subscribe()``, and
-on PostgreSQL polling one indexed ``notification_id > n`` query every ``poll_interval``
-keeps one code path, needs no dedicated LISTEN connection that could be lost silently,
-and bounds the lag by the poll interval. A database error is retried with back-off; if the
+Following: on PostgreSQL the runner wakes on the recorder's NOTIFY (``wakeup.Wakeup``), with
+``poll_interval`` as the longest wait (so a lost LISTEN connection degrades to polling); on
+SQLite it polls every ``poll_interval``. A database error is retried with back-off; if the
 database stays unreachable for ``give_up_after`` seconds the error is raised, so the
 process exits non-zero for its supervisor instead of hanging.
 """
@@ -30,6 +31,7 @@ from projections.catalog import build_views
 from projections.database import create_read_engine
 from projections.source import EventLog
 from projections.tracking import PositionMoved
+from projections.wakeup import Wakeup
 
 log = logging.getLogger("booking.projections")
 
@@ -64,6 +66,8 @@ class ProjectionsRunner:
         self.log = EventLog(service if service is not None else BookingService.open(database_url))
         self.views = build_views(self.engine, prefix, names)
         self._topics = frozenset().union(*(view.handled_topics for view in self.views))
+        self._known: dict[str, int] = {}  # view name -> position, as last written by this runner
+        self.wakeup = Wakeup(self.log.app.recorder)
 
     def catch_up(
         self,
@@ -74,7 +78,11 @@ class ProjectionsRunner:
         """Apply everything recorded so far (up to ``stop_at``); return the events applied."""
         applied = 0
         while stop is None or not stop.is_set():
-            positions = [view.view.position() for view in self.views]
+            known = [self._known.get(view.view.view_name) for view in self.views]
+            positions = [
+                p if p is not None else view.view.position()
+                for view, p in zip(self.views, known, strict=True)
+            ]
             start = min(positions)
             if stop_at is not None and start >= stop_at:
                 break
@@ -90,11 +98,13 @@ class ProjectionsRunner:
                 batch = [
                     events[n.id] for n in notifications if n.id > position and n.topic in view.handled_topics
                 ]
+                self._known.pop(view.view.view_name, None)  # until the batch is known to be written
                 try:
                     view.apply_batch(position, last, batch)
                 except PositionMoved:
                     log.debug("view %s moved under us; re-reading its position", view.view.view_name)
                     continue
+                self._known[view.view.view_name] = last
                 advanced = max(advanced, sum(1 for n in notifications if n.id > position))
             applied += advanced
             if on_progress is not None and advanced:
@@ -108,11 +118,13 @@ class ProjectionsRunner:
         next_lag_log = 0.0
         while not stop.is_set():
             try:
+                self.wakeup.listen()  # before reading, so no commit after the read goes unnoticed
                 applied = self.catch_up(stop=stop)
                 if time.monotonic() >= next_lag_log:
                     log.info("lag (events behind the head): %s", self.lag())
                     next_lag_log = time.monotonic() + self.lag_log_interval
             except TRANSIENT_ERRORS as error:
+                self._known.clear()
                 now = time.monotonic()
                 failing_since = failing_since or now
                 if now - failing_since >= self.give_up_after:
@@ -124,7 +136,7 @@ class ProjectionsRunner:
                 continue
             failing_since, pause = None, self.poll_interval
             if applied == 0:
-                stop.wait(self.poll_interval)
+                self.wakeup.wait(self.poll_interval, stop)
 
     def positions(self) -> dict[str, int]:
         return {view.name: view.view.position() for view in self.views}
@@ -136,6 +148,7 @@ class ProjectionsRunner:
         return {name: max(0, head - position) for name, position in self.positions().items()}
 
     def close(self) -> None:
+        self.wakeup.close()
         if self._own_service:
             self.log.app.close()
         self.engine.dispose()
