@@ -32,7 +32,7 @@ from entrypoints.http.responses import (
     RoomDetails,
     Rooms,
 )
-from entrypoints.http.schemas import parse_instant
+from entrypoints.http.schemas import PRINTABLE_ID, parse_instant
 
 if TYPE_CHECKING:
     from projections.queries import ReadModels
@@ -123,11 +123,20 @@ def list_available_starts(
         str | None, Query(alias="from", max_length=64, description="instant with offset")
     ] = None,
     to: Annotated[str | None, Query(max_length=64, description="instant with offset")] = None,
+    excluding: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            pattern=PRINTABLE_ID,
+            description="a booking being rescheduled: its own slot is not in the way",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
-    """Start instants on the slot grid that are free and bookable right now."""
+    """Start instants on the slot grid that are free and bookable right now; with
+    ``excluding=<booking_id>``, also those overlapping that booking's current slot."""
     begin = _query_instant(from_, "from") if from_ is not None else service.clock.now()
     end = _query_instant(to, "to") if to is not None else begin + DEFAULT_WINDOW
-    starts = service.available_starts(provider_id, length, begin, end)
+    starts = service.available_starts(provider_id, length, begin, end, excluding=excluding)
     return {"provider_id": provider_id, "length_minutes": length, "starts": [iso(s) for s in starts]}
 
 
