@@ -144,9 +144,16 @@ class ProviderCalendar(Aggregate):
         return [b for b, s in self.slots.items() if b != ignoring and s[0] < ends_at and starts_at < s[1]]
 
     def available_starts(
-        self, length: timedelta, begin: datetime, end: datetime, policy: Policy, now: datetime
+        self,
+        length: timedelta,
+        begin: datetime,
+        end: datetime,
+        policy: Policy,
+        now: datetime,
+        ignoring: str | None = None,
     ) -> list[datetime]:
-        """Start instants a member could reserve right now, in ``[begin, end]``."""
+        """Start instants a member could reserve right now, in ``[begin, end]``; with
+        ``ignoring``, as if that booking's slot were free (its member is moving it)."""
         if self.availability is None:
             return []
         begin = max(begin, policy.earliest_start(now))
@@ -156,7 +163,7 @@ class ProviderCalendar(Aggregate):
         starts = Availability.from_dict(self.availability).starts_between(
             begin, end, length, policy.slot_step
         )
-        return [s for s in starts if next(self.overlapping(s, s + length), None) is None]
+        return [s for s in starts if next(self.overlapping(s, s + length, ignoring), None) is None]
 
 
 def check_length(length_minutes: object, policy: Policy) -> timedelta:
