@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from audit.asof import booking_as_of, ledger_as_of
-from domain.booking import Booking
+from commands.reads import booking_read
 from domain.errors import InvalidInput
 from domain.time import iso
 from entrypoints.http.auth import Reader, Writer
@@ -148,7 +148,7 @@ def get_booking(
     its state at that instant, replayed from its events (the audit's shape)."""
     if as_of is not None:
         return booking_as_of(service, booking_id, at=_query_instant(as_of, "as_of"))
-    return booking_view(service.get_booking(booking_id), service.clock.now())
+    return booking_read(service.get_booking(booking_id), service.clock.now())
 
 
 @router.get("/bookings/{booking_id}/policy", tags=["bookings"], response_model=PolicyReview)
@@ -183,32 +183,6 @@ def get_policy(caller: Reader, request: Request) -> dict[str, Any]:
     """The policy new bookings are reserved under: its numbers, version and description."""
     policy = request.app.state.service.policy
     return {"version": policy.version, "numbers": policy.to_dict(), "description": policy.describe()}
-
-
-def booking_view(booking: Booking, now: datetime) -> dict[str, Any]:
-    def instant(value: datetime | None) -> str | None:
-        return iso(value) if value is not None else None
-
-    return {
-        "id": str(booking.id),
-        "room_id": booking.room_id,
-        "member_id": booking.member_id,
-        "provider_id": booking.provider_id,
-        "status": booking.status_at(now),
-        "starts_at": iso(booking.starts_at),
-        "ends_at": iso(booking.ends_at),
-        "length_minutes": booking.length_minutes,
-        "format": booking.format,
-        "confirm_by": iso(booking.confirm_by),
-        "free_until": iso(booking.free_until),
-        "joined_at": instant(booking.joined_at),
-        "absent_party": booking.absent_party,
-        "forfeited_credits": len(booking.forfeited),
-        "restored_credits": len(booking.restored),
-        "allowed_actions": list(booking.allowed_actions(now)),
-        "policy_version": booking.policy_version,
-        "version": booking.version,
-    }
 
 
 def room_resource(room: dict[str, Any]) -> dict[str, Any]:

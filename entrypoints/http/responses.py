@@ -163,17 +163,16 @@ class BookingState(Answer):
     )
     policy_version: str
     version: int
+    session_end_due: str
+    free_cancellation_closed: str | None
+    credit_id: str
+    modified_on: str
 
 
-class BookingAsOf(Answer):
-    """The booking replayed from its events up to an instant (``?as_of=``)."""
+class BookingAsOf(BookingState):
+    """The booking replayed from its events up to an instant or version (``?as_of=``)."""
 
-    as_of: str
-    booking_id: str
-    version: int
-    allowed_actions: list[Action] = Field(
-        description="exactly the commands a party allowed to take them would have accepted at this instant"
-    )
+    as_of: str | int
 
 
 class NotBookable(Answer):
