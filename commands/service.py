@@ -15,14 +15,23 @@ from datetime import datetime
 from typing import Any, ClassVar, TypeVar, cast
 from uuid import UUID
 
+import eventsourcing.postgres
+import psycopg_pool
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, InternalError, Mapper
+from eventsourcing.persistence import (
+    InfrastructureFactory,
+    IntegrityError,
+    InternalError,
+    Mapper,
+    OperationalError,
+)
+from eventsourcing.utils import Environment, EnvType
 
 from audit.chain import ChainedMapper
 from commands.clock import SystemClock
 from commands.idempotency import CommandRecord, check_command_id, fingerprint
-from commands.storage import event_store_env
+from commands.storage import PoolBudget, event_store_env
 from domain.actors import SCHEDULER, Actor
 from domain.booking import Booking
 from domain.calendar import ProviderCalendar, check_length
@@ -36,6 +45,8 @@ A = TypeVar("A", bound=Aggregate)
 Decision = Callable[[datetime], tuple[Sequence[Aggregate], dict[str, Any]]]
 
 MAX_ATTEMPTS = 12
+OVERFLOW_IDLE_SECONDS = 60.0
+REFUSED_WAIT = 0.25
 MAX_TEXT = 2000
 
 
@@ -51,9 +62,40 @@ class BookingService(Application[UUID]):
         self.clock = clock
         self.policy = policy or Policy()
 
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        """Only the values handed in configure the store: unlike the library's default, never
+        ``os.environ`` (``PERSISTENCE_MODULE``, ``BOOKING_PERSISTENCE_MODULE``, ...), so
+        ``entrypoints.settings`` stays the one place the environment configures anything."""
+        values = dict(type(self).env)
+        if type(self).is_snapshotting_enabled or type(self).snapshotting_intervals:
+            values["IS_SNAPSHOTTING_ENABLED"] = "y"
+        values.update(env or {})
+        return Environment(name, values)
+
+    def construct_factory(self, env: Environment) -> InfrastructureFactory:  # type: ignore[type-arg]
+        """On PostgreSQL, open the pool before first use and wait for its ``size`` connections:
+        otherwise psycopg's pool, still connecting in the background, grows past its size for
+        the very first query. Connections above the size close after a minute unused."""
+        factory = super().construct_factory(env)
+        pool = getattr(getattr(factory, "datastore", None), "pool", None)
+        if isinstance(pool, eventsourcing.postgres.ConnectionPool):
+            pool.__class__ = ShortWaitWhenRefusedPool
+            pool.max_idle = OVERFLOW_IDLE_SECONDS
+            try:
+                pool.open(wait=True, timeout=pool.timeout)
+            except psycopg_pool.PoolTimeout as error:
+                raise OperationalError(f"cannot connect to the event store: {error}") from error
+        return factory
+
     @classmethod
     def open(
-        cls, database_url: str, clock: Clock | None = None, policy: Policy | None = None, attempts: int = 6
+        cls,
+        database_url: str,
+        clock: Clock | None = None,
+        policy: Policy | None = None,
+        attempts: int = 6,
+        *,
+        pools: PoolBudget | None = None,
     ) -> BookingService:
         """Construct the service on a database URL, riding out concurrent start-ups.
 
@@ -62,7 +104,7 @@ class BookingService(Application[UUID]):
         """
         for attempt in range(attempts):
             try:
-                return cls(clock or SystemClock(), policy, env=event_store_env(database_url))
+                return cls(clock or SystemClock(), policy, env=event_store_env(database_url, pools))
             except InternalError:
                 if attempt == attempts - 1:
                     raise
@@ -445,6 +487,29 @@ class BookingService(Application[UUID]):
     ) -> tuple[Booking, CreditAccount, ProviderCalendar]:
         booking, account = self._booking_and_account(booking_id, now)
         return booking, account, self._calendar(booking.provider_id, now)
+
+
+class ShortWaitWhenRefusedPool(eventsourcing.postgres.ConnectionPool):  # type: ignore[type-arg]
+    """The library's pool, except that while the server refuses new connections (down, or
+    out of connections: "too many clients") a caller waits at most ``REFUSED_WAIT`` seconds
+    for a connection instead of the full timeout. The library retries a failed read ten
+    times, so a request then fails with a clear error within seconds, not minutes."""
+
+    refused_since: float | None = None
+
+    def _connect(self, timeout: float | None = None) -> Any:
+        try:
+            connection = super()._connect(timeout=timeout)
+        except Exception:
+            self.refused_since = self.refused_since or time.monotonic()
+            raise
+        self.refused_since = None
+        return connection
+
+    def getconn(self, timeout: float | None = None) -> Any:
+        if timeout is None and self.refused_since is not None:
+            timeout = min(self.timeout, REFUSED_WAIT)
+        return super().getconn(timeout=timeout)
 
 
 def booking_outcome(booking: Booking) -> dict[str, Any]:

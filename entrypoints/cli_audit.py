@@ -73,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def opened(args: argparse.Namespace) -> Iterator[tuple[BookingService, str]]:
     settings = Settings.from_env()
     url = args.database_url or settings.database_url
-    app = BookingService.open(url, SystemClock(), settings.policy)
+    app = BookingService.open(url, SystemClock(), settings.policy, pools=settings.pools)
     try:
         yield app, url
     finally:
@@ -157,7 +157,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 def run_verify(args: argparse.Namespace) -> int:
     with opened(args) as (app, url), progress_bar(app, args.no_progress or args.json) as tick:
-        report = verify_all(app, url, tick, views=not args.no_views)
+        report = verify_all(app, url, tick, views=not args.no_views, pools=Settings.from_env().pools)
     if args.json:
         _print(report.as_dict())
     else:

@@ -53,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     _stop_on(stop, signal.SIGTERM, signal.SIGINT)
     clock = SystemClock()
-    service = BookingService.open(settings.database_url, clock, settings.policy)
-    engine = create_read_engine(settings.database_url)
+    service = BookingService.open(settings.database_url, clock, settings.policy, pools=settings.pools)
+    engine = create_read_engine(settings.database_url, settings.pools)
     scheduler = DeadlineScheduler(
         service, ReadModels(engine, clock), clock, args.refresh_interval, workers=args.workers
     )

@@ -89,8 +89,8 @@ def run(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else settings.http_port
     configure_logging()
     clock = SystemClock()
-    service = BookingService.open(settings.database_url, clock, settings.policy)
-    engine = create_read_engine(settings.database_url)
+    service = BookingService.open(settings.database_url, clock, settings.policy, pools=settings.pools)
+    engine = create_read_engine(settings.database_url, settings.pools)
     workers: InProcessWorkers | None = None
     try:
         read_models = ReadModels(engine, clock)

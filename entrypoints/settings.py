@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from commands.storage import PoolBudget, redact_url
 from domain.policy import Policy
 from domain.time import parse_duration
 
@@ -37,6 +38,7 @@ class Settings:
     api_tokens: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (token, role); never logged
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    pools: PoolBudget = field(default_factory=PoolBudget)
 
     @property
     def is_embedded(self) -> bool:
@@ -50,7 +52,7 @@ class Settings:
         if not database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise SettingsError(
                 "BOOKING_DATABASE_URL must be sqlite:///path or postgresql://user@host:port/db; "
-                f"got {database_url!r}"
+                f"got {redact_url(database_url)!r}"
             )
         return cls(
             database_url=database_url,
@@ -59,7 +61,25 @@ class Settings:
             api_tokens=api_tokens_from_env(env),
             http_host=env.get("BOOKING_HTTP_HOST") or "127.0.0.1",
             http_port=_port(env.get("BOOKING_HTTP_PORT") or "8000"),
+            pools=pools_from_env(env),
         )
+
+
+def pools_from_env(env: Mapping[str, str]) -> PoolBudget:
+    """``BOOKING_DB_POOL_SIZE`` (1) and ``BOOKING_DB_MAX_OVERFLOW`` (4), for each of the two pools."""
+    default = PoolBudget()
+    size = _whole(env, "BOOKING_DB_POOL_SIZE", default.size, minimum=1)
+    overflow = _whole(env, "BOOKING_DB_MAX_OVERFLOW", default.max_overflow, minimum=0)
+    return PoolBudget(size=size, max_overflow=overflow)
+
+
+def _whole(env: Mapping[str, str], variable: str, default: int, *, minimum: int) -> int:
+    text = env.get(variable)
+    if not text:
+        return default
+    if not text.strip().isdigit() or int(text) < minimum or int(text) > 1000:
+        raise SettingsError(f"{variable} must be a whole number from {minimum} to 1000; got {text!r}")
+    return int(text)
 
 
 def policy_from_env(env: Mapping[str, str]) -> Policy:

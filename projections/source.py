@@ -15,12 +15,13 @@ from typing import Any
 from eventsourcing.persistence import Notification
 
 from commands.service import BookingService
+from commands.storage import PoolBudget
 
 
 class EventLog:
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, pools: PoolBudget | None = None) -> None:
         # The service is only used for its recorder and mapper; no command is ever run here.
-        self.app = BookingService.open(database_url)
+        self.app = BookingService.open(database_url, pools=pools)
 
     def head(self) -> int:
         """The highest notification id recorded so far (0 when there is none)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import sqlalchemy as sa
 from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -125,15 +126,24 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem(error.status_code, code, detail, dict(error.headers or {}) or None)
 
     async def _outage(request: Request, error: Exception) -> JSONResponse:
-        log.warning("database unavailable: %s", type(error).__name__)
+        log.warning("database unavailable: %s: %s", type(error).__name__, _first_line(error))
         return problem(
             503, "database_unavailable", "the database cannot be reached; retry later", {"Retry-After": "1"}
         )
 
-    app.add_exception_handler(OperationalError, _outage)
-    app.add_exception_handler(InterfaceError, _outage)
+    # The event store's errors, and the read models' (SQLAlchemy: a refused connection, e.g.
+    # "too many clients", or no pooled connection free within the pool's timeout).
+    for outage in (OperationalError, InterfaceError, sa.exc.OperationalError, sa.exc.InterfaceError):
+        app.add_exception_handler(outage, _outage)
+    app.add_exception_handler(sa.exc.TimeoutError, _outage)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return problem(500, "internal_error", "an unexpected error occurred; it has been logged")
+
+
+def _first_line(error: BaseException) -> str:
+    """The gist of a driver error for the log (its first line; never a URL's password)."""
+    text = str(getattr(error, "orig", None) or error).strip()
+    return text.splitlines()[0][:200] if text else ""
