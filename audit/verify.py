@@ -294,7 +294,7 @@ def verify_snapshots(app: Application[UUID], report: Report) -> None:
     kinds = {cls.__name__ for cls in getattr(app, "snapshotting_intervals", None) or {}}
     for kind in sorted(kinds):
         for ident in report.stream_kinds.get(kind, []):
-            latest = list(app.snapshots.get(ident, desc=True, limit=1))
+            latest: list[Any] = list(app.snapshots.get(UUID(str(ident)), desc=True, limit=1))
             if not latest:
                 continue
             snapshot = latest[0]
@@ -307,9 +307,10 @@ def verify_snapshots(app: Application[UUID], report: Report) -> None:
                     f"snapshot of stream {ident} v{version} ({kind}): cannot be loaded: {error}"
                 )
                 continue
-            replayed = None
+            replayed: Any = None
+            event: Any
             try:
-                for event in app.events.get(ident, lte=version):
+                for event in app.events.get(UUID(str(ident)), lte=version):
                     replayed = event.mutate(replayed)
             except Exception as error:  # a missing or unreadable event: named by the chain check too
                 report.breaches.append(

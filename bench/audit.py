@@ -29,6 +29,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from eventsourcing.domain import Aggregate
@@ -62,7 +63,7 @@ class Generator:
 
     def __init__(self, app: BookingService, target: int) -> None:
         self.app, self.target = app, target
-        self.mapper = Mapper(app.mapper.transcoder)
+        self.mapper: Mapper[UUID] = Mapper(app.mapper.transcoder)
         self.heads: dict[uuid.UUID | str, str] = {}
         self.batch: list[StoredEvent] = []
         self.written = 0
@@ -129,7 +130,8 @@ def chain_cost(app: BookingService, count: int = 20_000) -> tuple[float, float]:
     for i in range(count - 1):
         account.add("purchase", 1, f"r{i}", SYSTEM, T0)
     events = account.collect_events()
-    plain, chained = Mapper(app.mapper.transcoder), app.mapper
+    plain: Mapper[UUID] = Mapper(app.mapper.transcoder)
+    chained = app.mapper
     figures = []
     for mapper in (plain, chained):
         began = time.perf_counter()

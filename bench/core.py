@@ -104,7 +104,8 @@ class LockSampler(threading.Thread):
 
     def __init__(self, admin_url: str) -> None:
         super().__init__(daemon=True)
-        self.admin_url, self.samples, self.stop = admin_url, [], threading.Event()
+        self.admin_url, self.stop = admin_url, threading.Event()
+        self.samples: list[int] = []
 
     def run(self) -> None:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:

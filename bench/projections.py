@@ -75,7 +75,7 @@ def run(url: str, args: argparse.Namespace) -> None:
     started = time.perf_counter()
     decoded, position = 0, 0
     while batch := app.recorder.select_notifications(start=position + 1, limit=1000):
-        decoded += sum(1 for n in batch if app.mapper.to_domain_event(n))
+        decoded += sum(1 for n in batch if app.mapper.to_domain_event(n) is not None)
         position = batch[-1].id
     decode_rate = decoded / (time.perf_counter() - started)
     print(f"read and decode:          {decoded} events at {decode_rate:9.0f} events/s")

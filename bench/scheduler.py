@@ -149,7 +149,9 @@ def fire_burst(
     for booking_id in bookings:
         booking = service.get_booking(booking_id)
         stamps = [
-            e.timestamp for e in service.repository.event_store.get(booking.id) if type(e).__name__ == event
+            e.timestamp  # type: ignore[attr-defined]
+            for e in service.repository.event_store.get(booking.id)
+            if type(e).__name__ == event
         ]
         lags.append((stamps[0] - due).total_seconds())
     return sorted(lags)

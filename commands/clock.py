@@ -11,6 +11,30 @@ class SystemClock:
         return datetime.now(UTC)
 
 
+class ScaledClock:
+    """The system clock run ``speed`` times faster from ``origin``: at real instant ``t`` it reads
+    ``origin + (t - origin) * speed``.
+
+    For test and rehearsal deployments only: processes given the same origin and speed agree
+    on the time, so a policy of minutes plays out in seconds of real time.
+    """
+
+    def __init__(self, origin: datetime, speed: float) -> None:
+        if origin.tzinfo is None:
+            raise ValueError("ScaledClock needs a timezone-aware origin")
+        if not speed > 0:
+            raise ValueError(f"speed must be positive; got {speed!r}")
+        self.origin = origin.astimezone(UTC)
+        self.speed = speed
+
+    def now(self) -> datetime:
+        return self.origin + (datetime.now(UTC) - self.origin) * self.speed
+
+    def real_seconds(self, delta: timedelta) -> float:
+        """How many real seconds pass while this clock moves by ``delta``."""
+        return delta.total_seconds() / self.speed
+
+
 class ManualClock:
     """A clock that only moves when told to; safe to share between threads."""
 

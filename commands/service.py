@@ -72,7 +72,7 @@ class BookingService(Application[UUID]):
         values.update(env or {})
         return Environment(name, values)
 
-    def construct_factory(self, env: Environment) -> InfrastructureFactory:  # type: ignore[type-arg]
+    def construct_factory(self, env: Environment) -> InfrastructureFactory:
         """On PostgreSQL, open the pool before first use and wait for its ``size`` connections:
         otherwise psycopg's pool, still connecting in the background, grows past its size for
         the very first query. Connections above the size close after a minute unused."""
@@ -489,7 +489,7 @@ class BookingService(Application[UUID]):
         return booking, account, self._calendar(booking.provider_id, now)
 
 
-class ShortWaitWhenRefusedPool(eventsourcing.postgres.ConnectionPool):  # type: ignore[type-arg]
+class ShortWaitWhenRefusedPool(eventsourcing.postgres.ConnectionPool):
     """The library's pool, except that while the server refuses new connections (down, or
     out of connections: "too many clients") a caller waits at most ``REFUSED_WAIT`` seconds
     for a connection instead of the full timeout. The library retries a failed read ten

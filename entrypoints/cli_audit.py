@@ -20,7 +20,6 @@ from audit.asof import booking_as_of, ledger_as_of
 from audit.export import export_events, import_events
 from audit.history import booking_history, render_timeline
 from audit.verify import verify_all
-from commands.clock import SystemClock
 from commands.service import BookingService
 from domain.errors import InvalidInput
 from entrypoints.settings import Settings
@@ -73,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def opened(args: argparse.Namespace) -> Iterator[tuple[BookingService, str]]:
     settings = Settings.from_env()
     url = args.database_url or settings.database_url
-    app = BookingService.open(url, SystemClock(), settings.policy, pools=settings.pools)
+    app = BookingService.open(url, settings.clock(), settings.policy, pools=settings.pools)
     try:
         yield app, url
     finally:

@@ -40,7 +40,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from commands.clock import SystemClock
     from commands.service import BookingService
     from entrypoints.http.logs import configure_logging
     from projections.database import create_read_engine
@@ -52,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
     stop = threading.Event()
     _stop_on(stop, signal.SIGTERM, signal.SIGINT)
-    clock = SystemClock()
+    clock = settings.clock()
     service = BookingService.open(settings.database_url, clock, settings.policy, pools=settings.pools)
     engine = create_read_engine(settings.database_url, settings.pools)
     scheduler = DeadlineScheduler(

@@ -77,7 +77,6 @@ class InProcessWorkers:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from commands.clock import SystemClock
     from commands.service import BookingService
     from entrypoints.http.app import create_app
     from entrypoints.http.logs import configure_logging
@@ -88,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     host = args.host or settings.http_host
     port = args.port if args.port is not None else settings.http_port
     configure_logging()
-    clock = SystemClock()
+    clock = settings.clock()
     service = BookingService.open(settings.database_url, clock, settings.policy, pools=settings.pools)
     engine = create_read_engine(settings.database_url, settings.pools)
     workers: InProcessWorkers | None = None

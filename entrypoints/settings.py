@@ -8,12 +8,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+from commands.clock import ScaledClock, SystemClock
 from commands.storage import PoolBudget, redact_url
+from domain.errors import InvalidInput
 from domain.policy import Policy
-from domain.time import parse_duration
+from domain.time import Clock, parse_duration, to_utc
 
 
 class SettingsError(ValueError):
@@ -39,6 +42,15 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     pools: PoolBudget = field(default_factory=PoolBudget)
+    clock_speed: float = 1.0  # above 1 only for test and rehearsal deployments
+    clock_origin: datetime | None = None
+
+    def clock(self) -> Clock:
+        """The system clock, or the scaled one that ``BOOKING_CLOCK_SPEED`` asks for."""
+        if self.clock_speed == 1.0:
+            return SystemClock()
+        assert self.clock_origin is not None
+        return ScaledClock(self.clock_origin, self.clock_speed)
 
     @property
     def is_embedded(self) -> bool:
@@ -62,6 +74,7 @@ class Settings:
             http_host=env.get("BOOKING_HTTP_HOST") or "127.0.0.1",
             http_port=_port(env.get("BOOKING_HTTP_PORT") or "8000"),
             pools=pools_from_env(env),
+            **_clock(env),
         )
 
 
@@ -102,6 +115,29 @@ def policy_from_env(env: Mapping[str, str]) -> Policy:
         for variable, name in (*POLICY_VARIABLES.items(), ("BOOKING_LENGTHS", "lengths")):
             message = message.replace(name, variable)  # name the variable the operator sets
         raise SettingsError(f"booking policy settings are inconsistent: {message}") from None
+
+
+def _clock(env: Mapping[str, str]) -> dict[str, Any]:
+    """``BOOKING_CLOCK_SPEED`` (default 1) and, when it is not 1, ``BOOKING_CLOCK_ORIGIN``: the
+    instant from which the clock runs that many times faster than real time."""
+    text = env.get("BOOKING_CLOCK_SPEED") or "1"
+    try:
+        speed = float(text)
+    except ValueError:
+        speed = 0.0
+    if not 0 < speed < float("inf"):
+        raise SettingsError(f"BOOKING_CLOCK_SPEED must be a positive number such as 1 or 10; got {text!r}")
+    if speed == 1.0:
+        return {}
+    origin_text = env.get("BOOKING_CLOCK_ORIGIN") or ""
+    try:
+        origin = to_utc(origin_text, "BOOKING_CLOCK_ORIGIN")
+    except InvalidInput:
+        raise SettingsError(
+            "BOOKING_CLOCK_ORIGIN must be an instant with its offset, e.g. 2026-03-02T09:00:00Z, "
+            f"when BOOKING_CLOCK_SPEED is not 1; got {origin_text!r}"
+        ) from None
+    return {"clock_speed": speed, "clock_origin": origin}
 
 
 def _duration(env: Mapping[str, str], variable: str) -> timedelta:

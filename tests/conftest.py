@@ -1,8 +1,10 @@
 """Shared fixtures: one ``database_url`` fixture parametrised over SQLite and PostgreSQL.
 
-PostgreSQL tests run in a uniquely named schema of the ``test`` database, dropped after
-the test. When the server is unreachable they skip with a reason on a laptop, and fail
-loudly in CI (``CI`` or ``BOOKING_REQUIRE_POSTGRES`` set).
+Each PostgreSQL test gets a database of its own, created for it from the server's ``postgres``
+maintenance database and dropped (with its connections) afterwards, so the suite needs
+nothing on the server but a user allowed to create databases. When the server is
+unreachable the tests skip with a reason on a laptop, and fail loudly in CI (``CI`` or
+``BOOKING_REQUIRE_POSTGRES`` set).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -20,13 +23,16 @@ from commands.service import BookingService
 from commands.storage import event_store_env
 from domain.policy import Policy
 
-POSTGRES_ADMIN_URL = os.environ.get("BOOKING_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_SERVER_URL = os.environ.get(
+    "BOOKING_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)  # any database the test user may connect to; ``postgres`` is the server's maintenance one
 POSTGRES_REQUIRED = bool(os.environ.get("CI") or os.environ.get("BOOKING_REQUIRE_POSTGRES"))
+TEST_DATABASE_PREFIX = "booking_test_"
 
 
 def _postgres_reachable() -> str | None:
     try:
-        with psycopg.connect(POSTGRES_ADMIN_URL, connect_timeout=3):
+        with psycopg.connect(POSTGRES_SERVER_URL, connect_timeout=3):
             return None
     except psycopg.Error as error:
         return str(error).strip() or type(error).__name__
@@ -42,33 +48,37 @@ def require_postgres() -> None:
     if not _POSTGRES_PROBED:
         _POSTGRES_PROBLEM, _POSTGRES_PROBED = _postgres_reachable(), True
     if _POSTGRES_PROBLEM is not None:
-        message = f"PostgreSQL at {POSTGRES_ADMIN_URL} is unreachable: {_POSTGRES_PROBLEM}"
+        message = f"PostgreSQL at {POSTGRES_SERVER_URL} is unreachable: {_POSTGRES_PROBLEM}"
         if POSTGRES_REQUIRED:
             pytest.fail(message + " (required in CI)", pytrace=False)
         pytest.skip(message)
 
 
-def new_postgres_schema() -> str:
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    return schema
+def new_postgres_database() -> str:
+    """Create an empty, uniquely named database on the server; return its URL."""
+    name = f"{TEST_DATABASE_PREFIX}{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(POSTGRES_SERVER_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+    return urlunsplit(urlsplit(POSTGRES_SERVER_URL)._replace(path=f"/{name}", query=""))
 
 
-def drop_postgres_schema(schema: str) -> None:
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+def drop_postgres_database(url: str) -> None:
+    """Drop a database made by :func:`new_postgres_database`, ending any connection left to it."""
+    name = urlsplit(url).path.lstrip("/")
+    assert name.startswith(TEST_DATABASE_PREFIX), name  # never anything the tests did not create
+    with psycopg.connect(POSTGRES_SERVER_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    """A PostgreSQL database URL whose tables all live in a fresh schema."""
+    """The URL of a fresh PostgreSQL database of this test's own."""
     require_postgres()
-    schema = new_postgres_schema()
+    url = new_postgres_database()
     try:
-        yield f"{POSTGRES_ADMIN_URL}?schema={schema}"
+        yield url
     finally:
-        drop_postgres_schema(schema)
+        drop_postgres_database(url)
 
 
 @pytest.fixture

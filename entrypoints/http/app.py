@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from commands.service import BookingService
     from projections.queries import ReadModels
 
-OPTIONAL_ROUTERS = ("entrypoints.http.audit",)
+OPTIONAL_ROUTERS = ("entrypoints.http.audit", "entrypoints.http.events", "entrypoints.http.webhooks")
 """Other areas' routers, included when their module exists."""
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from entrypoints.settings import Settings
 from projections.database import create_read_engine
 from projections.queries import ReadModels
 from projections.runner import ProjectionsRunner
+from tests.polling import wait_until
 
 TOKENS = {
     "service": "service-token-0123456789abcdef",
@@ -50,11 +50,9 @@ def live_server(app: FastAPI) -> Iterator[str]:
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
+    wait_until(lambda: server.started or not thread.is_alive(), 15, "uvicorn to start")
+    if not server.started:
+        raise RuntimeError("uvicorn did not start")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -70,6 +68,7 @@ class Api:
     base_url: str
     service: BookingService
     clock: ManualClock
+    app_state: Any = None
     client: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
@@ -151,12 +150,15 @@ def api(api_settings: Settings, clock: ManualClock) -> Iterator[Api]:
     follower = threading.Thread(target=runner.run_forever, args=(stop,), daemon=True)
     follower.start()
     try:
-        with live_server(create_app(api_settings, service, read_models)) as base_url:
-            client = Api(base_url, service, clock)
+        app = create_app(api_settings, service, read_models)
+        with live_server(app) as base_url:
+            client = Api(base_url, service, clock, app.state)
             try:
                 yield client
             finally:
                 client.client.close()
+                if getattr(app.state, "commit_signal", None) is not None:
+                    app.state.commit_signal.close()
     finally:
         stop.set()
         follower.join(timeout=15)

@@ -9,11 +9,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.polling import wait_until
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -29,16 +30,6 @@ def _environment(**settings: str) -> dict[str, str]:
     return {**env, "PYTHONPATH": str(REPOSITORY), "PYTHONUNBUFFERED": "1", **settings}
 
 
-def _wait_for(condition: object, what: str, seconds: float = 60) -> object:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()  # type: ignore[operator]
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.mark.slow
 def test_booking_serve_on_the_embedded_default_runs_everything_and_stops_on_sigterm(tmp_path: Path) -> None:
     port = _free_port()
@@ -52,8 +43,9 @@ def test_booking_serve_on_the_embedded_default_runs_everything_and_stops_on_sigt
             stderr=stderr,
         )
     try:
-        printed = _wait_for(lambda: re.search(r"Bearer (\S+)", out.read_text()), "the printed token")
-        token = printed.group(1)  # type: ignore[attr-defined]
+        printed = wait_until(lambda: re.search(r"Bearer (\S+)", out.read_text()), 60, "the printed token")
+        assert printed is not None
+        token = printed.group(1)
         assert f"http://127.0.0.1:{port}" in out.read_text()
 
         def healthy() -> dict[str, object] | None:
@@ -63,7 +55,7 @@ def test_booking_serve_on_the_embedded_default_runs_everything_and_stops_on_sigt
                 return None
             return dict(response.json()) if response.status_code == 200 else None
 
-        health = _wait_for(healthy, "GET /health to answer 200")
+        health = wait_until(healthy, 60, "GET /health to answer 200")
         assert health["database"] == "reachable"  # type: ignore[index]
         assert health["scheduler"]["running"] is True  # type: ignore[index]
 
@@ -128,7 +120,7 @@ def test_booking_serve_on_postgresql_runs_only_the_api(tmp_path: Path, postgres_
                 return None
             return dict(response.json()) if response.status_code == 200 else None
 
-        health = _wait_for(healthy, "GET /health to answer 200")
+        health = wait_until(healthy, 60, "GET /health to answer 200")
         assert "scheduler" not in health  # type: ignore[operator]
         headers = {"Authorization": f"Bearer {token}"}
         assert httpx.get(f"http://127.0.0.1:{port}/policy", headers=headers, timeout=10).status_code == 200

@@ -28,7 +28,7 @@ class Services:
     """Hands each racing thread a service: the shared one, or its own instance."""
 
     def __init__(self, database_url: str, clock: ManualClock, shared: bool, threads: int) -> None:
-        env = {**event_store_env(database_url), "POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "2"}
+        env = {**event_store_env(database_url), "POSTGRES_POOL_SIZE": "1", "POSTGRES_MAX_OVERFLOW": "0"}
         self.main = BookingService(clock, env=event_store_env(database_url))
         self.per_thread = (
             [self.main] * threads if shared else [BookingService(clock, env=env) for _ in range(threads)]
@@ -133,12 +133,12 @@ def test_a_member_with_one_credit_racing_for_two_slots_gets_exactly_one(
         main.add_credits(member, "purchase", 1)
         start = FRIDAY_10.replace(hour=9 + round_)
 
-        results = race(
-            pool.per_thread,
-            lambda s, i, rooms=rooms, start=start, member=member: s.reserve_session(
-                rooms[i], start, 60, "audio", actor=f"member:{member}"
-            ),
-        )
+        def reserve(
+            s: BookingService, i: int, rooms: list[str] = rooms, start: datetime = start, member: str = member
+        ) -> dict[str, Any]:
+            return s.reserve_session(rooms[i], start, 60, "audio", actor=f"member:{member}")
+
+        results = race(pool.per_thread, reserve)
 
         assert sorted(str(r.get("status")) if isinstance(r, dict) else r for r in results) == [
             "no_credit_available",

@@ -103,7 +103,7 @@ def test_the_members_story_from_booking_to_final_balances(
     expired = service.record_deadline(second["booking_id"], CONFIRMATION, second["confirm_by"])
     assert (expired["recorded"], expired["status"]) == (True, "expired")
     assert balance(service) == {"available": 1, "held": 0, "consumed": 0, "forfeited": 1}
-    history = list(service.events.get(UUID(booking_id)))
+    history: list[Any] = list(service.events.get(UUID(booking_id)))
     assert [type(e).__name__ for e in history] == [
         "SessionReserved",
         "ProviderConfirmed",

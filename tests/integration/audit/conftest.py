@@ -33,7 +33,7 @@ def run_sql(database_url: str, sql: str, params: tuple[Any, ...] = ()) -> list[t
         with sqlite3.connect(unquote(url.path)[1:]) as conn:
             rows = conn.execute(sql.replace("%s", "?"), params).fetchall()
         return rows
-    schema = parse_qs(url.query)["schema"][0]
+    schema = parse_qs(url.query).get("schema", ["public"])[0]
     plain_url = database_url.split("?", 1)[0]
     with psycopg.connect(plain_url, autocommit=True, options=f"-csearch_path={schema}") as conn:
         cursor = conn.execute(sql, params)  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,7 @@ def test_as_of_each_version_equals_the_booking_loaded_at_that_version(
 def test_as_of_each_event_instant_equals_the_state_after_that_instants_events(
     service: BookingService, story: Story
 ) -> None:
-    events = list(service.events.get(service.get_booking(story.booking_id).id))
+    events: list[Any] = list(service.events.get(service.get_booking(story.booking_id).id))
     for event in events:
         at_event = booking_as_of(service, story.booking_id, at=event.timestamp)
         last_at_instant = max(e.originator_version for e in events if e.timestamp <= event.timestamp)

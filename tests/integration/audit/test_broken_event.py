@@ -155,6 +155,7 @@ def test_a_stalled_view_stops_alone_while_pending_deadlines_keep_following(
                 return None
 
         response = wait_for(health, "the API to answer /health")
+        assert response is not None
         assert response.status_code == 503
         body = response.json()
         assert body["views"]["credit_balances"]["stalled"] is True

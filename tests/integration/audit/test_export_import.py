@@ -6,6 +6,7 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -19,7 +20,7 @@ from domain.errors import InvalidInput
 from projections.database import create_read_engine
 from projections.queries import ReadModels
 from projections.runner import ProjectionsRunner
-from tests.conftest import drop_postgres_schema, new_postgres_schema, require_postgres
+from tests.conftest import drop_postgres_database, new_postgres_database, require_postgres
 from tests.integration.audit.story import MEMBER, PROVIDER, Story
 
 
@@ -30,14 +31,14 @@ def empty_url(database_url: str, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path}/imported.db"
         return
     require_postgres()
-    schema = new_postgres_schema()
+    url = new_postgres_database()
     try:
-        yield f"{database_url.split('?')[0]}?schema={schema}"
+        yield url
     finally:
-        drop_postgres_schema(schema)
+        drop_postgres_database(url)
 
 
-def export_text(app: BookingService, **part: str) -> str:
+def export_text(app: BookingService, **part: Any) -> str:
     out = io.StringIO()
     export_events(app.recorder, out, **part)
     return out.getvalue()
@@ -86,9 +87,10 @@ def service_url(service: BookingService) -> str:
     env = service.env
     if env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
         return f"sqlite:///{env['SQLITE_DBNAME']}"
+    schema = f"?schema={env['POSTGRES_SCHEMA']}" if env.get("POSTGRES_SCHEMA") else ""
     return (
         f"postgresql://{env['POSTGRES_USER']}@{env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}/"
-        f"{env['POSTGRES_DBNAME']}?schema={env['POSTGRES_SCHEMA']}"
+        f"{env['POSTGRES_DBNAME']}{schema}"
     )
 
 

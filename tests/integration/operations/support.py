@@ -20,7 +20,7 @@ from urllib.parse import urlparse, urlunparse
 
 import psycopg
 
-from tests.conftest import POSTGRES_ADMIN_URL, require_postgres
+from tests.conftest import POSTGRES_SERVER_URL, TEST_DATABASE_PREFIX, drop_postgres_database, require_postgres
 
 REPOSITORY = Path(__file__).resolve().parents[3]
 T = TypeVar("T")
@@ -46,48 +46,51 @@ def free_port() -> int:
 
 @dataclass
 class Role:
-    """A login role owning a fresh schema of the test database."""
+    """A login role owning a fresh database of its own."""
 
     name: str
-    url: str
+    url: str  # the role's URL to its database
+    admin_url: str  # the same database as the server's test user
 
     def connections(self) -> int:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        with psycopg.connect(POSTGRES_SERVER_URL, autocommit=True) as conn:
             row = conn.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE usename = %s", (self.name,)
             ).fetchone()
         return int(row[0]) if row else 0
 
     def connect(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(self.url.partition("?")[0], autocommit=True, connect_timeout=5)
+        return psycopg.connect(self.url, autocommit=True, connect_timeout=5)
 
-    def terminate_connections(self, keep: tuple[int, ...] = ()) -> None:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+    def terminate_connections(self) -> None:
+        with psycopg.connect(POSTGRES_SERVER_URL, autocommit=True) as conn:
             conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE usename = %s AND NOT pid = ANY(%s)",
-                (self.name, list(keep)),
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (self.name,)
             )
 
 
 @contextmanager
 def postgres_role(connection_limit: int = -1) -> Iterator[Role]:
-    """A role (with at most ``connection_limit`` connections) and its own schema; dropped after."""
+    """A role (with at most ``connection_limit`` connections) and its own database; dropped after."""
     require_postgres()
     name = f"budget_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+    database = f"{TEST_DATABASE_PREFIX}{name}"
+    with psycopg.connect(POSTGRES_SERVER_URL, autocommit=True) as conn:
         conn.execute(f'CREATE ROLE "{name}" LOGIN CONNECTION LIMIT {int(connection_limit)}')
-        conn.execute(f'CREATE SCHEMA "{name}" AUTHORIZATION "{name}"')
-    admin = urlparse(POSTGRES_ADMIN_URL)
-    netloc = f"{name}@{admin.hostname or '127.0.0.1'}:{admin.port or 5432}"
-    url = urlunparse(admin._replace(netloc=netloc, query=f"schema={name}"))
-    role = Role(name, url)
+        conn.execute(f'CREATE DATABASE "{database}" OWNER "{name}" TEMPLATE template0')
+    server = urlparse(POSTGRES_SERVER_URL)
+    netloc = f"{name}@{server.hostname or '127.0.0.1'}:{server.port or 5432}"
+    role = Role(
+        name,
+        urlunparse(server._replace(netloc=netloc, path=f"/{database}", query="")),
+        urlunparse(server._replace(path=f"/{database}", query="")),
+    )
     try:
         yield role
     finally:
         role.terminate_connections()
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        drop_postgres_database(role.admin_url)
+        with psycopg.connect(POSTGRES_SERVER_URL, autocommit=True) as conn:
             conn.execute(f'DROP ROLE IF EXISTS "{name}"')
 
 

@@ -51,7 +51,7 @@ def _environment_readers(path: Path) -> list[str]:
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
         if name in ("environ", "getenv", "environb", "putenv"):
-            found.append(f"{path.relative_to(REPOSITORY)}:{node.lineno}: {name}")
+            found.append(f"{path.relative_to(REPOSITORY)}:{getattr(node, 'lineno', 0)}: {name}")
     return found
 
 

@@ -17,7 +17,6 @@ import pytest
 
 from commands.clock import SystemClock
 from commands.service import BookingService
-from tests.conftest import POSTGRES_ADMIN_URL
 from tests.integration.operations.support import Process, environment, free_port, postgres_role, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -110,7 +109,13 @@ def test_past_the_servers_connection_limit_errors_are_clear_and_nothing_is_lost_
             blockers = []
 
             def retried(key: str) -> httpx.Response:
-                return wait_for(lambda: (r := add_credit(key)).status_code == 200 and r, f"{key} to succeed")
+                def succeeded() -> httpx.Response | None:
+                    response = add_credit(key)
+                    return response if response.status_code == 200 else None
+
+                response = wait_for(succeeded, f"{key} to succeed")
+                assert response is not None
+                return response
 
             first = {key: retried(key).json() for key in keys}
             again = {key: add_credit(key).json() for key in keys}  # a client's duplicate retries
@@ -118,7 +123,7 @@ def test_past_the_servers_connection_limit_errors_are_clear_and_nothing_is_lost_
                 assert {k: v for k, v in again[key].items() if k != "position"} == {
                     k: v for k, v in first[key].items() if k != "position"
                 }
-            store = BookingService.open(f"{POSTGRES_ADMIN_URL}?schema={role.name}", SystemClock())
+            store = BookingService.open(role.admin_url, SystemClock())
             try:
                 assert store.get_account("m-1").balance()["available"] == writes
             finally:

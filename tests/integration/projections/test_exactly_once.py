@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from projections.queries import ReadModels
 from projections.runner import ProjectionsRunner
 from projections.verify import verify_views
 from tests.integration.projections.history import EVENTS_PER_MEMBER, record_history
+from tests.polling import wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -37,14 +37,6 @@ def start_projecting(database_url: str, batch_size: int) -> subprocess.Popen[byt
     )
 
 
-def poll(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)
-
-
 @pytest.mark.slow
 def test_a_runner_killed_mid_catch_up_resumes_to_exactly_a_clean_rebuild(
     database_url: str, service: BookingService
@@ -56,7 +48,7 @@ def test_a_runner_killed_mid_catch_up_resumes_to_exactly_a_clean_rebuild(
 
     first = start_projecting(database_url, batch_size=50)
     try:
-        poll(lambda: min(views.positions().values()) >= 2_000, 120, "the first runner to make progress")
+        wait_until(lambda: min(views.positions().values()) >= 2_000, 120, "the first runner to make progress")
         first.send_signal(signal.SIGKILL)
         assert first.wait(10) == -signal.SIGKILL
     finally:
@@ -66,7 +58,7 @@ def test_a_runner_killed_mid_catch_up_resumes_to_exactly_a_clean_rebuild(
 
     second = start_projecting(database_url, batch_size=500)
     try:
-        poll(lambda: min(views.positions().values()) == head, 300, "the restarted runner to catch up")
+        wait_until(lambda: min(views.positions().values()) == head, 300, "the restarted runner to catch up")
         second.send_signal(signal.SIGTERM)
         assert second.wait(30) == 0, second.stderr.read().decode() if second.stderr else ""
     finally:

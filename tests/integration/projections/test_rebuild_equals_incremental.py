@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -93,7 +93,7 @@ def apply_step(
             raise BookingError("no booking yet")
         return bookings[int(index) % len(bookings)]  # type: ignore[call-overload]
 
-    def start(days: object, hour: object = 10) -> object:
+    def start(days: object, hour: object = 10) -> datetime:
         return (clock.now() + timedelta(days=int(days))).replace(hour=int(hour), minute=0)  # type: ignore[call-overload]
 
     if kind == "add":

@@ -1,9 +1,10 @@
 """A small production-like deployment for the scheduler's integration tests.
 
 Real processes on PostgreSQL: ``booking project`` and one or more ``booking schedule``,
-started as subprocesses with the policy's windows shortened to seconds, plus a booking
-service in the test process that reserves sessions with the system clock. Sessions are one
-minute long on a one-minute grid, bookable 5 seconds ahead.
+started as subprocesses, plus a booking service in the test process that reserves sessions.
+Every one of them reads the same clock from the settings: the system clock run ``SPEED`` times
+faster from the deployment's start (``BOOKING_CLOCK_SPEED`` / ``BOOKING_CLOCK_ORIGIN``), so a
+policy of one-minute sessions on a one-minute grid plays out in seconds of real time.
 """
 
 from __future__ import annotations
@@ -13,44 +14,50 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import psycopg
 
-from commands.clock import SystemClock
+from commands.clock import ScaledClock
 from commands.service import BookingService
 from commands.storage import event_store_env
 from domain.availability import align_up, weekly_hours
-from entrypoints.settings import policy_from_env
+from entrypoints.settings import Settings
 
 REPOSITORY = Path(__file__).resolve().parents[3]
-POLICY_ENV = {
-    "BOOKING_CONFIRM_WINDOW": "PT5S",
-    "BOOKING_MIN_NOTICE": "PT5S",
-    "BOOKING_FREE_CANCEL_WINDOW": "PT8S",
-    "BOOKING_NO_SHOW_GRACE": "PT2S",
+SPEED = 10  # simulated seconds per real second
+POLICY_ENV = {  # in simulated time; divide by SPEED for real seconds
+    "BOOKING_CONFIRM_WINDOW": "PT50S",
+    "BOOKING_MIN_NOTICE": "PT50S",
+    "BOOKING_FREE_CANCEL_WINDOW": "PT80S",
+    "BOOKING_NO_SHOW_GRACE": "PT20S",
     "BOOKING_SLOT_STEP": "PT1M",
     "BOOKING_LENGTHS": "1",
 }
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 ALL_DAY_UTC = weekly_hours("UTC", "00:00", "24:00", WEEKDAYS)
 STEP = timedelta(minutes=1)
-LEAD = timedelta(seconds=20)  # time to reserve a batch before the deadlines start falling due
+SESSION_END = timedelta(minutes=1, seconds=20)  # length plus no-show grace
+LEAD = timedelta(seconds=150)  # time to reserve a batch before the deadlines start falling due
 
 
 class Deployment:
     def __init__(self, database_url: str, folder: Path) -> None:
         self.database_url = database_url
         self.folder = folder
-        self.clock = SystemClock()
-        policy = policy_from_env(POLICY_ENV)
-        self.service = BookingService(self.clock, policy, env=event_store_env(database_url))
+        self.clock_env = {
+            **POLICY_ENV,
+            "BOOKING_CLOCK_SPEED": str(SPEED),
+            "BOOKING_CLOCK_ORIGIN": datetime.now(UTC).isoformat(),
+        }
+        settings = Settings.from_env({**self.clock_env, "BOOKING_DATABASE_URL": database_url})
+        clock = settings.clock()
+        assert isinstance(clock, ScaledClock)
+        self.clock = clock
+        self.service = BookingService(self.clock, settings.policy, env=event_store_env(database_url))
         self.processes: list[subprocess.Popen[bytes]] = []
         self.logs: dict[int, Path] = {}
         self._members = 0
@@ -60,7 +67,7 @@ class Deployment:
     def spawn(self, *command: str) -> subprocess.Popen[bytes]:
         env = {
             **os.environ,
-            **POLICY_ENV,
+            **self.clock_env,
             "BOOKING_DATABASE_URL": self.database_url,
             "PYTHONPATH": str(REPOSITORY),
         }
@@ -131,25 +138,15 @@ class Deployment:
 
     def deadline_events(self) -> Counter[tuple[str, str]]:
         """(booking id, event name) of every deadline event in the store, counted."""
-        schema = parse_qs(urlparse(self.database_url).query)["schema"][0]
         names = ("ConfirmationExpired", "FreeCancellationClosed", "NoShowRecorded", "SessionCompleted")
-        with psycopg.connect(self.database_url.split("?")[0]) as conn:
+        with psycopg.connect(self.database_url) as conn:
             rows = conn.execute(
-                f'SELECT originator_id, topic FROM "{schema}".booking_events WHERE topic LIKE %s',
+                "SELECT originator_id, topic FROM booking_events WHERE topic LIKE %s",
                 ("domain.booking:Booking.%",),
             ).fetchall()
         found = ((str(o), t.rsplit(".", 1)[-1]) for o, t in rows)
         return Counter(f for f in found if f[1] in names)
 
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll ``condition`` until it holds; fail if ``timeout`` seconds pass first."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.05)
-
-
-def seconds_until(instant: datetime) -> float:
-    return max(0.0, (instant - datetime.now(UTC)).total_seconds())
+    def seconds_until(self, instant: datetime) -> float:
+        """Real seconds until the deployment's clock reads ``instant`` (0 once it has)."""
+        return max(0.0, self.clock.real_seconds(instant - self.clock.now()))

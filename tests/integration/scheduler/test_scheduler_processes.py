@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from domain.booking import EXPIRED, NO_SHOW
-from tests.integration.scheduler.deployment import Deployment, seconds_until, wait_until
+from tests.integration.scheduler.deployment import SESSION_END, Deployment
+from tests.polling import wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-SESSION_END = timedelta(minutes=1, seconds=2)  # length plus no-show grace
 SLACK = 60.0  # seconds allowed beyond a due instant before a test gives up
 
 
@@ -46,7 +45,7 @@ def test_a_booking_left_unconfirmed_expires_by_itself_and_its_credit_returns(
 
     wait_until(
         lambda: deployment.status(booking_id) == EXPIRED,
-        seconds_until(start) + SLACK,
+        deployment.seconds_until(start) + SLACK,
         "the unconfirmed booking to expire",
     )
     assert deployment.balance(booking_id) == {"available": 1, "held": 0, "consumed": 0, "forfeited": 0}
@@ -70,7 +69,7 @@ def test_a_confirmed_session_nobody_joins_becomes_a_no_show_and_forfeits_its_cre
 
     wait_until(
         lambda: deployment.status(booking_id) == NO_SHOW,
-        seconds_until(start + SESSION_END) + SLACK,
+        deployment.seconds_until(start + SESSION_END) + SLACK,
         "the session to become a no-show",
     )
     booking = deployment.service.get_booking(booking_id)
@@ -92,7 +91,7 @@ def test_two_scheduler_processes_record_each_deadline_event_exactly_once(deploym
 
     wait_until(
         lambda: all(deployment.status(b) == NO_SHOW for b in confirmed),
-        seconds_until(start + SESSION_END) + SLACK,
+        deployment.seconds_until(start + SESSION_END) + SLACK,
         "every confirmed session to end",
     )
     wait_until(lambda: len(deployment.deadline_events()) == len(expected), SLACK, "every deadline event")
@@ -120,19 +119,21 @@ def test_a_scheduler_killed_while_deadlines_fall_due_loses_none_and_doubles_none
 
     wait_until(
         lambda: len(deployment.deadline_events()) > 0,
-        seconds_until(start) + SLACK,
+        deployment.seconds_until(start) + SLACK,
         "the free-cancellation closes to start falling due",
     )
     scheduler.send_signal(signal.SIGKILL)
     assert scheduler.wait(10) == -signal.SIGKILL
     at_kill = deployment.deadline_events()
     assert all(kind == "FreeCancellationClosed" for _, kind in at_kill)  # the rest fall due later
-    wait_until(lambda: seconds_until(start) == 0, SLACK, "the confirmation deadlines to pass while down")
+    wait_until(
+        lambda: deployment.seconds_until(start) == 0, SLACK, "the confirmation deadlines to pass while down"
+    )
 
     deployment.schedule()
     wait_until(
         lambda: len(deployment.deadline_events()) == len(expected),
-        seconds_until(start + SESSION_END) + SLACK,
+        deployment.seconds_until(start + SESSION_END) + SLACK,
         "every deadline event after the restart",
     )
     assert deployment.deadline_events() == expected

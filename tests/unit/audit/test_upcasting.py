@@ -48,7 +48,7 @@ def test_an_event_written_in_the_old_shape_loads_in_the_new_one() -> None:
         )
         assert b"currency" not in old_shape and b"class_version" not in old_shape
         app.recorder.insert_events([StoredEvent(voucher_id, 1, get_topic(Voucher.Issued), old_shape)])
-        voucher = app.repository.get(voucher_id)
+        voucher: Voucher = app.repository.get(voucher_id)
         assert (voucher.amount, voucher.currency) == (5, "EUR")
         new = Voucher(amount=7, currency="GBP")
         app.save(new)

@@ -26,8 +26,8 @@ def weekdays_9_to_5(zone: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def starts_on(world: World, day: datetime, length: int = 60) -> list[datetime]:

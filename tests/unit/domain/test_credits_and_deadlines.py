@@ -234,7 +234,7 @@ def test_a_session_end_without_a_join_is_a_member_no_show_and_forfeits() -> None
         "member",
         balance(forfeited=1),
     )
-    assert booking.pending_events[-1].actor == "system:scheduler"
+    assert booking.pending_events[-1].actor == "system:scheduler"  # type: ignore[attr-defined]
 
 
 def test_an_unconfirmed_booking_has_no_session_end() -> None:

@@ -3,10 +3,11 @@ refusal naming the variable when a value is bad."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from commands.clock import ScaledClock, SystemClock
 from domain.policy import Policy
 from domain.time import format_duration, parse_duration
 from entrypoints.settings import Settings, SettingsError
@@ -104,3 +105,31 @@ def test_a_well_formed_but_unusable_value_is_refused_naming_the_variable(variabl
 def test_iso_durations_parse_and_render_back(text: str, value: timedelta) -> None:
     assert parse_duration(text) == value
     assert parse_duration(format_duration(value)) == value
+
+
+def test_the_clock_is_the_system_clock_unless_a_speed_is_set() -> None:
+    assert isinstance(Settings.from_env({}).clock(), SystemClock)
+
+
+def test_a_scaled_clock_runs_speed_times_faster_from_its_origin() -> None:
+    origin = datetime.now(UTC) - timedelta(seconds=10)
+    settings = Settings.from_env({"BOOKING_CLOCK_SPEED": "60", "BOOKING_CLOCK_ORIGIN": origin.isoformat()})
+    clock = settings.clock()
+    assert isinstance(clock, ScaledClock)
+    ahead = clock.now() - datetime.now(UTC)
+    assert timedelta(minutes=9) < ahead < timedelta(minutes=11)  # 10 real seconds read as 10 minutes
+    assert clock.real_seconds(timedelta(minutes=1)) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"BOOKING_CLOCK_SPEED": "fast"}, "BOOKING_CLOCK_SPEED"),
+        ({"BOOKING_CLOCK_SPEED": "0"}, "BOOKING_CLOCK_SPEED"),
+        ({"BOOKING_CLOCK_SPEED": "10"}, "BOOKING_CLOCK_ORIGIN"),
+        ({"BOOKING_CLOCK_SPEED": "10", "BOOKING_CLOCK_ORIGIN": "2026-03-02T09:00"}, "BOOKING_CLOCK_ORIGIN"),
+    ],
+)
+def test_a_bad_clock_setting_is_refused_naming_the_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        Settings.from_env(env)

@@ -8,8 +8,7 @@ leaves behind on purpose (as a lagging view would).
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -20,6 +19,7 @@ from domain.availability import weekly_hours
 from domain.policy import Policy
 from projections.deadlines import PendingDeadline
 from scheduler.process import DeadlineScheduler
+from tests.polling import wait_until
 
 MONDAY = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 START = datetime(2026, 3, 6, 10, 0, tzinfo=UTC)  # Friday, 4 days and 1 hour after MONDAY
@@ -115,15 +115,6 @@ def running(*schedulers: DeadlineScheduler) -> Iterator[None]:
     finally:
         for scheduler in schedulers:
             scheduler.stop()
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str = "the condition") -> None:
-    """Poll ``condition`` until it holds; fail the test if ``timeout`` seconds pass first."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.005)
 
 
 def settled(scheduler: DeadlineScheduler, polls: int = 2) -> dict[str, object]:

@@ -10,7 +10,8 @@ import pytest
 from domain.booking import EXPIRED
 from projections.deadlines import PendingDeadline
 from scheduler.process import DeadlineScheduler
-from tests.unit.scheduler.support import START, Office, running, settled, wait_until
+from tests.polling import wait_until
+from tests.unit.scheduler.support import START, Office, running, settled
 
 CONFIRM_BY = START - timedelta(hours=24)
 
