@@ -84,7 +84,8 @@ class BookingService(Application[UUID]):
             try:
                 pool.open(wait=True, timeout=pool.timeout)
             except psycopg_pool.PoolTimeout as error:
-                raise OperationalError(f"cannot connect to the event store: {error}") from error
+                reason = getattr(pool, "last_refusal", None) or error
+                raise OperationalError(f"cannot connect to the event store: {reason}") from error
         return factory
 
     @classmethod
@@ -456,6 +457,8 @@ class BookingService(Application[UUID]):
             uuid = ident if isinstance(ident, UUID) else UUID(str(ident))
         except ValueError:
             raise NotFound(f"no {what} with id {ident!r}") from None
+        if not isinstance(ident, UUID) and str(uuid) != ident:  # one spelling, as every view keys it
+            raise NotFound(f"no {what} with id {ident!r}; ids are lowercase UUIDs such as {uuid}")
         aggregate = self._find(cls, uuid, version)
         if aggregate is None or not isinstance(aggregate, cls):
             raise NotFound(f"no {what} with id {ident!r}")
@@ -496,12 +499,14 @@ class ShortWaitWhenRefusedPool(eventsourcing.postgres.ConnectionPool):
     times, so a request then fails with a clear error within seconds, not minutes."""
 
     refused_since: float | None = None
+    last_refusal: str = ""
 
     def _connect(self, timeout: float | None = None) -> Any:
         try:
             connection = super()._connect(timeout=timeout)
-        except Exception:
+        except Exception as error:
             self.refused_since = self.refused_since or time.monotonic()
+            self.last_refusal = " ".join(str(error).split())[:300]
             raise
         self.refused_since = None
         return connection

@@ -174,6 +174,11 @@ def api_tokens_from_env(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
             )
         if len(token) < 16:
             raise SettingsError(f"API token entry {number} is shorter than 16 characters")
+        if tokens.get(token, role) != role:
+            raise SettingsError(
+                f"API token entry {number} repeats an earlier token with another role "
+                f"({tokens[token]} then {role}); give each token one role (the token itself is not shown)"
+            )
         tokens[token] = role
     return tuple(tokens.items())
 

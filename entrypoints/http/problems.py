@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from domain.errors import BookingError
 from entrypoints.http.schemas import PATTERN_MEANINGS
@@ -123,7 +124,15 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
         detail = "no such resource" if error.status_code == 404 else str(error.detail)
-        return problem(error.status_code, code, detail, dict(error.headers or {}) or None)
+        headers = dict(error.headers or {})
+        if error.status_code == 400:  # FastAPI could not parse the body at all (e.g. nested too deeply)
+            code, detail = "malformed_json", "the request body is not valid JSON (or is nested too deeply)"
+        if error.status_code == 405:  # every method of the path, not only the first route's
+            allowed = allowed_methods(request)
+            if allowed:
+                headers["Allow"] = ", ".join(allowed)
+                detail = f"{request.method} is not allowed here; allowed: {', '.join(allowed)}"
+        return problem(error.status_code, code, detail, headers or None)
 
     async def _outage(request: Request, error: Exception) -> JSONResponse:
         log.warning("database unavailable: %s: %s", type(error).__name__, _first_line(error))
@@ -147,3 +156,13 @@ def _first_line(error: BaseException) -> str:
     """The gist of a driver error for the log (its first line; never a URL's password)."""
     text = str(getattr(error, "orig", None) or error).strip()
     return text.splitlines()[0][:200] if text else ""
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the application accepts on the request's path."""
+    allowed = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
