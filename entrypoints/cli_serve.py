@@ -75,11 +75,11 @@ class InProcessWorkers:
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
 
     from commands.service import BookingService
     from entrypoints.http.app import create_app
     from entrypoints.http.logs import configure_logging
+    from entrypoints.http.server import server as bounded_server
     from projections.database import create_read_engine
     from projections.queries import ReadModels
 
@@ -98,9 +98,7 @@ def run(args: argparse.Namespace) -> int:
             workers = InProcessWorkers(settings.database_url, service, read_models, clock)
             workers.start()
             app.state.scheduler = workers.scheduler
-        server = uvicorn.Server(
-            uvicorn.Config(app, host=host, port=port, access_log=False, log_config=None, lifespan="off")
-        )
+        server = bounded_server(app, host, port, settings.http_max_connections)
         _announce(host, port, generated, workers is not None)
         _stop_quietly_on(signal.SIGTERM, signal.SIGINT)
         server.run()

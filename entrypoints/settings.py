@@ -42,6 +42,7 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     pools: PoolBudget = field(default_factory=PoolBudget)
+    http_max_connections: int = 256
     clock_speed: float = 1.0  # above 1 only for test and rehearsal deployments
     clock_origin: datetime | None = None
 
@@ -74,6 +75,7 @@ class Settings:
             http_host=env.get("BOOKING_HTTP_HOST") or "127.0.0.1",
             http_port=_port(env.get("BOOKING_HTTP_PORT") or "8000"),
             pools=pools_from_env(env),
+            http_max_connections=_whole(env, "BOOKING_HTTP_MAX_CONNECTIONS", 256, minimum=1, maximum=100_000),
             **_clock(env),
         )
 
@@ -86,12 +88,12 @@ def pools_from_env(env: Mapping[str, str]) -> PoolBudget:
     return PoolBudget(size=size, max_overflow=overflow)
 
 
-def _whole(env: Mapping[str, str], variable: str, default: int, *, minimum: int) -> int:
+def _whole(env: Mapping[str, str], variable: str, default: int, *, minimum: int, maximum: int = 1000) -> int:
     text = env.get(variable)
     if not text:
         return default
-    if not text.strip().isdigit() or int(text) < minimum or int(text) > 1000:
-        raise SettingsError(f"{variable} must be a whole number from {minimum} to 1000; got {text!r}")
+    if not text.strip().isdigit() or not minimum <= int(text) <= maximum:
+        raise SettingsError(f"{variable} must be a whole number from {minimum} to {maximum}; got {text!r}")
     return int(text)
 
 

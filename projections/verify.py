@@ -42,9 +42,10 @@ def verify_views(
     scratch = ProjectionsRunner(database_url, names=names, prefix=prefix, batch_size=1000, pools=pools)
     try:
         head = live.log.head()
+        deadline = time.monotonic() + wait_for_head  # one wait for all the views together
         differences: list[str] = []
         for live_view, scratch_view in zip(live.views, scratch.views, strict=True):
-            differences += _against_head(live_view, head, wait_for_head)
+            differences += _against_head(live_view, head, deadline)
             differences += _compare_view(live.engine, live_view, scratch, scratch_view)
             stall = scratch.stalled.get(scratch_view.name)
             if stall is not None:
@@ -74,9 +75,8 @@ def _compare_view(engine: sa.Engine, live: View, scratch: ProjectionsRunner, reb
     return [f"{live.name}: kept moving under verification; stop the runner or try again"]
 
 
-def _against_head(live: View, head: int, wait: float) -> list[str]:
+def _against_head(live: View, head: int, deadline: float) -> list[str]:
     stall = live.view.stall()
-    deadline = time.monotonic() + wait
     while stall is None and live.view.position() < head and time.monotonic() < deadline:
         time.sleep(0.1)
         stall = live.view.stall()
