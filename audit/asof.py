@@ -42,7 +42,8 @@ def _upto(events: list[Any], at: datetime | str | None, version: int | None) -> 
     return [e for e in events if e.timestamp <= instant]
 
 
-def booking_state(booking: Booking) -> dict[str, Any]:
+def booking_state(booking: Booking, now: datetime | None = None) -> dict[str, Any]:
+    """The booking as recorded; its allowed actions as of ``now`` (default: its last event)."""
     fields = (
         "room_id", "member_id", "provider_id", "status", "starts_at", "ends_at", "length_minutes",
         "format", "confirm_by", "free_until", "session_end_due", "credit_id", "policy_version",
@@ -52,7 +53,7 @@ def booking_state(booking: Booking) -> dict[str, Any]:
         "booking_id": str(booking.id),
         "version": booking.version,
         **{name: plain(getattr(booking, name)) for name in fields},
-        "allowed_actions": list(booking.allowed_actions()),
+        "allowed_actions": list(booking.allowed_actions(now or booking.modified_on)),
         "modified_on": iso(booking.modified_on),
     }
 
@@ -64,7 +65,8 @@ def booking_as_of(
     events = _upto(booking_events(app, booking_id), at, version)
     if not events:
         raise NotFound(f"booking {booking_id} did not exist yet at {iso(to_utc(at, 'at'))}")  # type: ignore[arg-type]
-    return {"as_of": _as_of(at, version), **booking_state(replay(events))}
+    now = to_utc(at, "at") if at is not None else None
+    return {"as_of": _as_of(at, version), **booking_state(replay(events), now)}
 
 
 def ledger_as_of(app: Application[UUID], member_id: str, at: datetime | str | None = None) -> dict[str, Any]:

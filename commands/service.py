@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar, cast
 from uuid import UUID
 
@@ -38,6 +38,7 @@ from domain.calendar import ProviderCalendar, check_length
 from domain.credits import CreditAccount
 from domain.errors import BookingError, ConcurrencyConflict, InvalidInput, NotFound
 from domain.policy import Policy
+from domain.preview import preview
 from domain.room import Room
 from domain.time import Clock, iso, to_utc
 
@@ -214,10 +215,11 @@ class BookingService(Application[UUID]):
             room = self._load(Room, room_id, "room")
             account = self._account(room.member_id, now)
             calendar = self._calendar(room.provider_id, now)
+            settled = self._settle_blockers(account, calendar, start, length_minutes, now)
             booking = Booking.reserve(
                 room, account, calendar, start, length_minutes, format, self.policy, Actor.parse(actor), now
             )
-            return [booking, account, calendar], booking_outcome(booking)
+            return [booking, account, calendar, *settled], booking_outcome(booking)
 
         return self._execute(
             "reserve_session",
@@ -275,8 +277,11 @@ class BookingService(Application[UUID]):
 
         def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
             booking, account, calendar = self._booking_with_ledger(booking_id, now)
+            settled = self._settle_blockers(
+                account, calendar, start, booking.length_minutes, now, ignoring=booking_id
+            )
             booking.reschedule(account, calendar, start, accept_forfeit, Actor.parse(actor), now)
-            return [booking, account, calendar], booking_outcome(booking)
+            return [booking, account, calendar, *settled], booking_outcome(booking)
 
         return self._execute(
             "reschedule_session",
@@ -335,9 +340,9 @@ class BookingService(Application[UUID]):
         self, booking_id: str, *, actor: str | Actor, command_id: str | None = None
     ) -> dict[str, Any]:
         def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
-            booking, account = self._booking_and_account(booking_id, now)
+            booking, account, calendar = self._booking_with_ledger(booking_id, now)
             booking.complete(account, Actor.parse(actor), now)
-            return [booking, account], booking_outcome(booking)
+            return [booking, account, calendar], booking_outcome(booking)
 
         return self._execute(
             "complete_session", {"booking_id": booking_id, "actor": str(actor)}, command_id, decide
@@ -347,9 +352,9 @@ class BookingService(Application[UUID]):
         self, booking_id: str, absent_party: str, *, actor: str | Actor, command_id: str | None = None
     ) -> dict[str, Any]:
         def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
-            booking, account = self._booking_and_account(booking_id, now)
+            booking, account, calendar = self._booking_with_ledger(booking_id, now)
             booking.report_no_show(account, absent_party, Actor.parse(actor), now)
-            return [booking, account], booking_outcome(booking)
+            return [booking, account, calendar], booking_outcome(booking)
 
         return self._execute(
             "report_no_show",
@@ -364,9 +369,9 @@ class BookingService(Application[UUID]):
         _check_text(reason, "reason")
 
         def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
-            booking, account = self._booking_and_account(booking_id, now)
+            booking, account, calendar = self._booking_with_ledger(booking_id, now)
             booking.revoke_forfeit(account, reason, Actor.parse(actor), now)
-            return [booking, account], {**booking_outcome(booking), "balance": account.balance()}
+            return [booking, account, calendar], {**booking_outcome(booking), "balance": account.balance()}
 
         return self._execute(
             "revoke_forfeit",
@@ -380,7 +385,7 @@ class BookingService(Application[UUID]):
         due_at = to_utc(due, "due")
 
         def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
-            booking, account, calendar = self._booking_with_ledger(booking_id, now)
+            booking, account, calendar = self._booking_with_ledger(booking_id, now, settle=False)
             recorded = booking.record_deadline(kind, due_at, account, calendar, now)
             return [booking, account, calendar], {**booking_outcome(booking), "recorded": recorded}
 
@@ -400,10 +405,27 @@ class BookingService(Application[UUID]):
     def get_calendar(self, provider_id: str) -> ProviderCalendar:
         return self._calendar(provider_id, self.clock.now())
 
-    def review_policy(self, booking_id: str) -> dict[str, Any]:
-        """What cancelling or rescheduling this booking would do right now."""
-        review = self.get_booking(booking_id).review_policy(self.clock.now())
-        return {k: iso(v) if isinstance(v, datetime) else v for k, v in review.items()}
+    def review_policy(self, booking_id: str, starts_at: datetime | str | None = None) -> dict[str, Any]:
+        """What cancelling or rescheduling this booking would do right now; given a new
+        start, also what rescheduling to it would mean (its deadlines, whether it is free)."""
+        now = self.clock.now()
+        booking = self.get_booking(booking_id)
+        review = {k: iso(v) if isinstance(v, datetime) else v for k, v in booking.review_policy(now).items()}
+        if starts_at is not None:
+            start = to_utc(starts_at, "starts_at")
+            length = timedelta(minutes=booking.length_minutes)
+            target = preview(booking.booking_policy, start, length, now)
+            if target["bookable_now"]:
+                target.update(_calendar_refusal(self.get_calendar(booking.provider_id), booking, start, now))
+            review["reschedule_to"] = target
+        return review
+
+    def preview_policy(self, starts_at: datetime | str, length_minutes: int | None = None) -> dict[str, Any]:
+        """The policy for a prospective start, under the policy new bookings get."""
+        length = check_length(
+            length_minutes if length_minutes is not None else self.policy.lengths[0], self.policy
+        )
+        return preview(self.policy, to_utc(starts_at, "starts_at"), length, self.clock.now())
 
     def available_starts(
         self, provider_id: str, length_minutes: int, begin: datetime | str, end: datetime | str
@@ -441,6 +463,7 @@ class BookingService(Application[UUID]):
                 if record_id is not None and self._find(CommandRecord, record_id) is not None:
                     continue
                 raise
+            aggregates = list({id(a): a for a in aggregates}.values())
             if command_id is not None:
                 aggregates = [*aggregates, CommandRecord.record(command_id, command, digest, outcome, now)]
             try:
@@ -481,15 +504,51 @@ class BookingService(Application[UUID]):
             provider_id, now
         )
 
-    def _booking_and_account(self, booking_id: str, now: datetime) -> tuple[Booking, CreditAccount]:
-        booking = self._load(Booking, booking_id, "booking")
-        return booking, self._account(booking.member_id, now)
-
     def _booking_with_ledger(
-        self, booking_id: str, now: datetime
+        self, booking_id: str, now: datetime, settle: bool = True
     ) -> tuple[Booking, CreditAccount, ProviderCalendar]:
-        booking, account = self._booking_and_account(booking_id, now)
-        return booking, account, self._calendar(booking.provider_id, now)
+        """The booking with its member's account and its provider's calendar; unless told
+        otherwise, with the booking's overdue deadlines recorded first (see ``Booking.settle``)."""
+        booking = self._load(Booking, booking_id, "booking")
+        account = self._account(booking.member_id, now)
+        calendar = self._calendar(booking.provider_id, now)
+        if settle:
+            booking.settle(account, calendar, now)
+        return booking, account, calendar
+
+    def _settle_blockers(
+        self,
+        account: CreditAccount,
+        calendar: ProviderCalendar,
+        starts_at: datetime,
+        length_minutes: object,
+        now: datetime,
+        ignoring: str | None = None,
+    ) -> list[Aggregate]:
+        """Settle the other bookings that could stand in this decision's way only because the
+        scheduler has not recorded their due deadlines yet: those holding one of the member's
+        credits past their confirmation deadline, and those holding an overlapping slot."""
+        suspects = set(account.holds_to_settle(now))
+        if isinstance(length_minutes, int):
+            ends_at = starts_at + timedelta(minutes=length_minutes)
+            suspects.update(calendar.overlapping_bookings(starts_at, ends_at, ignoring))
+        suspects.discard(ignoring or "")
+        changed: list[Aggregate] = []
+        for booking_id in sorted(suspects):
+            other = self._find(Booking, UUID(booking_id))
+            if other is None or not other.overdue_deadlines(now):
+                continue
+            its_account = (
+                account if other.member_id == account.member_id else self._account(other.member_id, now)
+            )
+            its_calendar = (
+                calendar
+                if other.provider_id == calendar.provider_id
+                else self._calendar(other.provider_id, now)
+            )
+            other.settle(its_account, its_calendar, now)
+            changed += [other, its_account, its_calendar]
+        return changed
 
 
 class ShortWaitWhenRefusedPool(eventsourcing.postgres.ConnectionPool):
@@ -527,6 +586,18 @@ def booking_outcome(booking: Booking) -> dict[str, Any]:
         "free_until": iso(booking.free_until),
         "policy_version": booking.policy_version,
     }
+
+
+def _calendar_refusal(
+    calendar: ProviderCalendar, booking: Booking, starts_at: datetime, now: datetime
+) -> dict[str, Any]:
+    """Whether the provider's calendar has room for the booking at ``starts_at``."""
+    try:
+        ends_at = starts_at + timedelta(minutes=booking.length_minutes)
+        calendar.check_bookable(starts_at, ends_at, booking.booking_policy, now, ignoring=str(booking.id))
+    except BookingError as refusal:
+        return {"bookable_now": False, "not_bookable": {"code": refusal.code, "detail": refusal.message}}
+    return {}
 
 
 def _check_text(value: object, name: str) -> None:

@@ -24,29 +24,37 @@ from domain.errors import (
     NoCreditAvailable,
     NotAllowed,
 )
+from domain.lifecycle import (
+    CANCEL,
+    CANCELLED,
+    COMPLETE,
+    COMPLETED,
+    CONFIRM,
+    CONFIRMED,
+    DECLINE,
+    DECLINED,
+    EXPIRED,
+    FINAL,
+    JOINED,
+    NO_SHOW,
+    NO_SHOW_ACTION,
+    PENDING,
+    RESCHEDULE,
+    STATUSES,
+    Timeline,
+    allowed_actions,
+    change_is_free,
+    status_at,
+    why_not,
+)
 from domain.policy import FORMATS, Policy
 from domain.room import Room
 from domain.time import iso
-
-PENDING = "pending_confirmation"
-CONFIRMED = "confirmed"
-DECLINED = "declined"
-EXPIRED = "expired"
-CANCELLED = "cancelled"
-COMPLETED = "completed"
-NO_SHOW = "no_show"
-FINAL = (DECLINED, EXPIRED, CANCELLED, COMPLETED, NO_SHOW)
-STATUSES = (PENDING, CONFIRMED, *FINAL)
 
 CONFIRMATION = "confirmation"
 FREE_CANCELLATION = "free_cancellation"
 SESSION_END = "session_end"
 DEADLINE_KINDS = (CONFIRMATION, FREE_CANCELLATION, SESSION_END)
-
-ACTIONS_BY_STATUS: dict[str, tuple[str, ...]] = {
-    PENDING: ("confirm", "decline", "reschedule", "cancel"),
-    CONFIRMED: ("reschedule", "cancel", "joined", "complete", "no_show"),
-}
 
 
 class Booking(Aggregate):
@@ -222,7 +230,8 @@ class Booking(Aggregate):
         booking_id = uuid4()
         # Check every rule before the first event, so a refusal leaves no aggregate changed.
         calendar.check_bookable(starts_at, ends_at, policy, now)
-        credit_id = account.hold(str(booking_id), actor, now)
+        deadlines = _deadlines(starts_at, ends_at, policy)
+        credit_id = account.hold(str(booking_id), deadlines["confirm_by"], actor, now)
         calendar.hold(str(booking_id), starts_at, ends_at, policy, actor, now)
         return cls._create(
             cls.SessionReserved,
@@ -239,18 +248,14 @@ class Booking(Aggregate):
             credit_id=credit_id,
             policy=policy.to_dict(),
             policy_version=policy.version,
-            **_deadlines(starts_at, ends_at, policy),
+            **deadlines,
         )
 
     # --- provider decisions ----------------------------------------------------------------
 
     def confirm(self, actor: Actor, now: datetime) -> None:
         self._check_actor(actor, "provider", action="confirm")
-        self._check_status("confirm", now, PENDING)
-        if now >= self.confirm_by:
-            raise InvalidTransition(
-                f"too late to confirm: the confirmation deadline was {iso(self.confirm_by)}"
-            )
+        self._check_allowed(CONFIRM, now)
         self.trigger_event(self.ProviderConfirmed, actor=str(actor), timestamp=now)
 
     def decline(
@@ -262,7 +267,7 @@ class Booking(Aggregate):
         now: datetime,
     ) -> None:
         self._check_actor(actor, "provider", action="decline")
-        self._check_status("decline", now, PENDING)
+        self._check_allowed(DECLINE, now)
         self.trigger_event(self.ProviderDeclined, reason=reason, actor=str(actor), timestamp=now)
         self._give_back(account, calendar, actor, now)
 
@@ -278,9 +283,8 @@ class Booking(Aggregate):
         now: datetime,
     ) -> None:
         self._check_actor(actor, "member", action="reschedule")
-        self._check_status("reschedule", now, PENDING, CONFIRMED)
-        self._check_before_start("reschedule", now)
-        free = self.is_free_to_change(now)
+        self._check_allowed(RESCHEDULE, now)
+        free = self.change_is_free(now)
         if not free and not accept_forfeit:
             raise ForfeitNotAcknowledged(self._forfeit_warning("Rescheduling", now))
         if not free and account.first_available() is None:
@@ -291,10 +295,13 @@ class Booking(Aggregate):
         policy = self.booking_policy
         ends_at = starts_at + timedelta(minutes=self.length_minutes)
         calendar.hold(str(self.id), starts_at, ends_at, policy, actor, now)
+        deadlines = _deadlines(starts_at, ends_at, policy)
         credit_id = self.credit_id
-        if not free:
+        if free:
+            account.move_hold(credit_id, str(self.id), deadlines["confirm_by"], actor, now)
+        else:
             self._forfeit(account, "late_reschedule", actor, now)
-            credit_id = account.hold(str(self.id), actor, now)
+            credit_id = account.hold(str(self.id), deadlines["confirm_by"], actor, now)
         self.trigger_event(
             self.Rescheduled,
             previous_starts_at=self.starts_at,
@@ -304,7 +311,7 @@ class Booking(Aggregate):
             credit_id=credit_id,
             actor=str(actor),
             timestamp=now,
-            **_deadlines(starts_at, ends_at, policy),
+            **deadlines,
         )
 
     def cancel(
@@ -317,9 +324,8 @@ class Booking(Aggregate):
         now: datetime,
     ) -> None:
         party = self._check_actor(actor, "member", "provider", action="cancel")
-        self._check_status("cancel", now, PENDING, CONFIRMED)
-        self._check_before_start("cancel", now)
-        free = party == "provider" or self.is_free_to_change(now)
+        self._check_allowed(CANCEL, now)
+        free = party == "provider" or self.change_is_free(now)
         if not free and not accept_forfeit:
             raise ForfeitNotAcknowledged(self._forfeit_warning("Cancelling", now))
         self.trigger_event(
@@ -336,19 +342,13 @@ class Booking(Aggregate):
     def record_member_joined(self, actor: Actor, now: datetime) -> None:
         if actor.kind not in ("platform", "operator", "system") and not actor.is_("member", self.member_id):
             raise NotAllowed(f"{actor} may not report attendance for booking {self.id}")
-        self._check_status("record a join", now, CONFIRMED)
-        opens = self.starts_at - self.booking_policy.join_opens_before
-        if not opens <= now <= self.session_end_due:
-            raise InvalidTransition(
-                f"joins are recorded from {iso(opens)} to {iso(self.session_end_due)}; now is {iso(now)}"
-            )
+        self._check_allowed(JOINED, now)
         if self.joined_at is None:
             self.trigger_event(self.MemberJoined, actor=str(actor), timestamp=now)
 
     def complete(self, account: CreditAccount, actor: Actor, now: datetime) -> None:
         self._check_actor(actor, "provider", action="complete")
-        self._check_status("complete", now, CONFIRMED)
-        self._check_started("complete", now)
+        self._check_allowed(COMPLETE, now)
         self._complete(account, actor, now)
 
     def report_no_show(self, account: CreditAccount, absent_party: str, actor: Actor, now: datetime) -> None:
@@ -359,8 +359,7 @@ class Booking(Aggregate):
                 self._check_actor(actor, "member", action="report the provider absent")
         else:
             raise InvalidInput(f"absent party must be 'member' or 'provider'; got {absent_party!r}")
-        self._check_status("record a no-show", now, CONFIRMED)
-        self._check_started("record a no-show", now)
+        self._check_allowed(NO_SHOW_ACTION, now, absent_party)
         self._no_show(account, absent_party, actor, now)
 
     def revoke_forfeit(self, account: CreditAccount, reason: str, actor: Actor, now: datetime) -> None:
@@ -423,33 +422,62 @@ class Booking(Aggregate):
         )
         return [(k, due) for k, due in candidates if self.deadline_is_current(k, due)]
 
+    def overdue_deadlines(self, now: datetime) -> list[tuple[str, datetime]]:
+        """Due deadlines that decide the booking's fate (expiry, session end), oldest first.
+
+        The free-cancellation close changes no state and moves no credit, so it is left to the
+        scheduler."""
+        return sorted(
+            (d for d in self.pending_deadlines() if d[1] <= now and d[0] != FREE_CANCELLATION),
+            key=lambda d: d[1],
+        )
+
+    def settle(self, account: CreditAccount, calendar: ProviderCalendar, now: datetime) -> bool:
+        """Record every overdue deadline, in order, as the scheduler would have.
+
+        A command arriving after a deadline records that deadline's consequence in its own
+        save, so money never moves differently because the scheduler is late.
+        """
+        overdue = self.overdue_deadlines(now)
+        for kind, due in overdue:
+            self.record_deadline(kind, due, account, calendar, now)
+        return bool(overdue)
+
     # --- queries ---------------------------------------------------------------------------
 
     @property
     def booking_policy(self) -> Policy:
         return Policy.from_dict(self.policy)
 
-    def status_at(self, now: datetime) -> str:
-        """The status decisions use at ``now`` (see ``status_at``)."""
-        return status_at(self.status, self.confirm_by, now)
+    @property
+    def timeline(self) -> Timeline:
+        return Timeline(
+            status=self.status,
+            starts_at=self.starts_at,
+            ends_at=self.ends_at,
+            confirm_by=self.confirm_by,
+            free_until=self.free_until,
+            session_end_due=self.session_end_due,
+            joined_at=self.joined_at,
+            policy=self.booking_policy,
+        )
 
-    def is_free_to_change(self, now: datetime) -> bool:
-        """A member cancel/reschedule is free while unconfirmed or before ``free_until``."""
-        return self.status == PENDING or now < self.free_until
+    def status_at(self, now: datetime) -> str:
+        return status_at(self.timeline, now)
+
+    def change_is_free(self, now: datetime) -> bool:
+        return change_is_free(self.timeline, now)
+
+    def allowed_actions(self, now: datetime) -> tuple[str, ...]:
+        return allowed_actions(self.timeline, now)
 
     def review_policy(self, now: datetime) -> dict[str, Any]:
         """What a member cancel or reschedule would do right now, and why."""
-        status = self.status_at(now)
-        open_ = status in (PENDING, CONFIRMED) and now < self.starts_at
-        free = self.is_free_to_change(now)
-        if not open_:
-            why = (
-                f"the booking is {status}"
-                if status not in (PENDING, CONFIRMED)
-                else "the session has started"
-            )
-            outcome = "not_allowed"
-        elif self.status == PENDING:
+        refused = why_not(self.timeline, CANCEL, now)
+        free = self.change_is_free(now)
+        if refused is not None:
+            why, outcome = refused, "not_allowed"
+        elif self.status_at(now) == PENDING:
             why, outcome = "the provider has not confirmed yet, so changes are free", "free"
         elif free:
             why, outcome = f"it is before {iso(self.free_until)}, so the credit is kept", "free"
@@ -459,18 +487,15 @@ class Booking(Aggregate):
         return {
             "cancel": outcome,
             "reschedule": outcome,
-            "free": change_is_free(self.status, self.starts_at, self.confirm_by, self.free_until, now),
+            "free": free,
             "why": why,
             "free_until": self.free_until,
             "confirm_by": self.confirm_by,
+            "allowed_actions": list(self.allowed_actions(now)),
             "policy_version": self.policy_version,
             "policy": self.booking_policy.describe(),
-            "requires_accept_forfeit": open_ and not free,
+            "requires_accept_forfeit": outcome == "forfeit",
         }
-
-    def allowed_actions(self, now: datetime | None = None) -> tuple[str, ...]:
-        """Next actions by status; given ``now``, by the status decisions would use then."""
-        return ACTIONS_BY_STATUS.get(self.status if now is None else self.status_at(now), ())
 
     # --- private helpers -------------------------------------------------------------------
 
@@ -482,18 +507,10 @@ class Booking(Aggregate):
         allowed = " or ".join(f"{p} {owners[p]}" for p in parties)
         raise NotAllowed(f"{actor} may not {action} booking {self.id}; only {allowed} may")
 
-    def _check_status(self, action: str, now: datetime, *allowed: str) -> None:
-        status = self.status_at(now)
-        if status not in allowed:
-            raise InvalidTransition(f"cannot {action} a booking that is {status}")
-
-    def _check_before_start(self, action: str, now: datetime) -> None:
-        if now >= self.starts_at:
-            raise InvalidTransition(f"cannot {action}: the session started at {iso(self.starts_at)}")
-
-    def _check_started(self, action: str, now: datetime) -> None:
-        if now < self.starts_at:
-            raise InvalidTransition(f"cannot {action} before the session starts at {iso(self.starts_at)}")
+    def _check_allowed(self, action: str, now: datetime, absent_party: str | None = None) -> None:
+        refused = why_not(self.timeline, action, now, absent_party)
+        if refused is not None:
+            raise InvalidTransition(refused)
 
     def _forfeit_warning(self, doing: str, now: datetime) -> str:
         return (
@@ -526,28 +543,23 @@ class Booking(Aggregate):
             account.release(self.credit_id, str(self.id), actor, now)
 
 
-def status_at(status: str, confirm_by: datetime, now: datetime) -> str:
-    """A pending booking is expired from ``confirm_by`` on, whether or not the scheduler has
-    recorded ``ConfirmationExpired`` yet: decisions never wait for a deadline event."""
-    if status == PENDING and now >= confirm_by:
-        return EXPIRED
-    return status
-
-
-def change_is_free(
-    status: str, starts_at: datetime, confirm_by: datetime, free_until: datetime, now: datetime
-) -> bool:
-    """Whether a member could cancel or reschedule at ``now`` without forfeiting the credit:
-    the booking is still open and either unconfirmed or before ``free_until``."""
-    status = status_at(status, confirm_by, now)
-    if status not in (PENDING, CONFIRMED) or now >= starts_at:
-        return False
-    return status == PENDING or now < free_until
-
-
 def _deadlines(starts_at: datetime, ends_at: datetime, policy: Policy) -> dict[str, datetime]:
     return {
         "confirm_by": starts_at - policy.confirm_window,
         "free_until": starts_at - policy.free_cancel_window,
         "session_end_due": ends_at + policy.no_show_grace,
     }
+
+
+__all__ = [
+    "CANCELLED",
+    "COMPLETED",
+    "CONFIRMED",
+    "DECLINED",
+    "EXPIRED",
+    "FINAL",
+    "NO_SHOW",
+    "PENDING",
+    "STATUSES",
+    "Booking",
+]

@@ -15,14 +15,12 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 from domain.actors import Actor, check_party_id
-from domain.availability import Availability, on_grid
+from domain.availability import Availability
 from domain.errors import (
     InvalidInput,
     NotAllowed,
     OutsideAvailability,
     SlotUnavailable,
-    TooFarAhead,
-    TooLateToBook,
 )
 from domain.policy import Policy
 from domain.time import iso
@@ -119,20 +117,7 @@ class ProviderCalendar(Aggregate):
         now: datetime,
         ignoring: str | None = None,
     ) -> None:
-        if starts_at - now < policy.min_notice:
-            raise TooLateToBook(
-                f"{iso(starts_at)} is too soon: sessions must be booked at least "
-                f"{_span(policy.min_notice)} ahead so the provider can confirm"
-            )
-        if starts_at > now + policy.horizon:
-            raise TooFarAhead(
-                f"{iso(starts_at)} is too far ahead: sessions can be booked at most "
-                f"{_span(policy.horizon)} ahead"
-            )
-        if not on_grid(starts_at, policy.slot_step):
-            raise OutsideAvailability(
-                f"{iso(starts_at)} is not on the {_span(policy.slot_step)} grid of start times"
-            )
+        policy.check_start(starts_at, now)
         if self.availability is None:
             raise OutsideAvailability(f"provider {self.provider_id} has published no availability")
         if not Availability.from_dict(self.availability).contains(starts_at, ends_at):
@@ -153,13 +138,18 @@ class ProviderCalendar(Aggregate):
             if booking_id != ignoring and slot[0] < ends_at and starts_at < slot[1]:
                 yield slot
 
+    def overlapping_bookings(
+        self, starts_at: datetime, ends_at: datetime, ignoring: str | None = None
+    ) -> list[str]:
+        return [b for b, s in self.slots.items() if b != ignoring and s[0] < ends_at and starts_at < s[1]]
+
     def available_starts(
         self, length: timedelta, begin: datetime, end: datetime, policy: Policy, now: datetime
     ) -> list[datetime]:
         """Start instants a member could reserve right now, in ``[begin, end]``."""
         if self.availability is None:
             return []
-        begin = max(begin, now + policy.min_notice)
+        begin = max(begin, policy.earliest_start(now))
         end = min(end, now + policy.horizon)
         if begin > end:
             return []
@@ -179,14 +169,3 @@ def check_length(length_minutes: object, policy: Policy) -> timedelta:
             f"length_minutes must be one of {', '.join(map(str, policy.lengths))}; got {length_minutes!r}"
         )
     return timedelta(minutes=length_minutes)
-
-
-def _span(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    if seconds % 86400 == 0:
-        return f"{seconds // 86400} days"
-    if seconds % 3600 == 0:
-        return f"{seconds // 3600} hours"
-    if seconds % 60 == 0:
-        return f"{seconds // 60} minutes"
-    return f"{seconds} seconds"

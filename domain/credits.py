@@ -44,9 +44,22 @@ class CreditAccount(Aggregate):
         credit_id: str
         booking_id: str
         actor: str
+        confirm_by: datetime | None = None
 
         def apply(self, account: CreditAccount) -> None:
             account.credits[self.credit_id].update(status="held", booking_id=self.booking_id)
+            account.hold_deadlines[self.credit_id] = getattr(self, "confirm_by", None)
+
+    class CreditHoldMoved(Aggregate.Event):
+        """The booking holding the credit moved: its new confirmation deadline."""
+
+        credit_id: str
+        booking_id: str
+        confirm_by: datetime
+        actor: str
+
+        def apply(self, account: CreditAccount) -> None:
+            account.hold_deadlines[self.credit_id] = self.confirm_by
 
     class CreditReleased(Aggregate.Event):
         credit_id: str
@@ -54,6 +67,7 @@ class CreditAccount(Aggregate):
         actor: str
 
         def apply(self, account: CreditAccount) -> None:
+            account.hold_deadlines.pop(self.credit_id, None)
             account.credits[self.credit_id].update(status="available", booking_id=None)
 
     class CreditConsumed(Aggregate.Event):
@@ -62,6 +76,7 @@ class CreditAccount(Aggregate):
         actor: str
 
         def apply(self, account: CreditAccount) -> None:
+            account.hold_deadlines.pop(self.credit_id, None)
             account.credits[self.credit_id]["status"] = "consumed"
 
     class CreditForfeited(Aggregate.Event):
@@ -71,6 +86,7 @@ class CreditAccount(Aggregate):
         actor: str
 
         def apply(self, account: CreditAccount) -> None:
+            account.hold_deadlines.pop(self.credit_id, None)
             account.credits[self.credit_id]["status"] = "forfeited"
 
     class CreditRestored(Aggregate.Event):
@@ -85,6 +101,8 @@ class CreditAccount(Aggregate):
     def __init__(self, member_id: str) -> None:
         self.member_id = member_id
         self.credits: dict[str, dict[str, Any]] = {}
+        self.hold_deadlines: dict[str, datetime | None] = {}
+        """The confirmation deadline of the booking holding each held credit."""
 
     @staticmethod
     def id_for(member_id: str) -> UUID:
@@ -115,8 +133,11 @@ class CreditAccount(Aggregate):
             timestamp=now,
         )
 
-    def hold(self, booking_id: str, actor: Actor, now: datetime) -> str:
-        """Hold the oldest available credit for a booking and return its id."""
+    def hold(self, booking_id: str, confirm_by: datetime, actor: Actor, now: datetime) -> str:
+        """Hold the oldest available credit for a booking and return its id.
+
+        The hold remembers the booking's confirmation deadline, so that a later command can
+        tell which held credits may already be free again (``holds_to_settle``)."""
         credit_id = self.first_available()
         if credit_id is None:
             raise NoCreditAvailable(
@@ -126,10 +147,24 @@ class CreditAccount(Aggregate):
             self.CreditHeld,
             credit_id=credit_id,
             booking_id=booking_id,
+            confirm_by=confirm_by,
             actor=str(actor),
             timestamp=now,
         )
         return credit_id
+
+    def move_hold(
+        self, credit_id: str, booking_id: str, confirm_by: datetime, actor: Actor, now: datetime
+    ) -> None:
+        self._check_held_for(credit_id, booking_id)
+        self.trigger_event(
+            self.CreditHoldMoved,
+            credit_id=credit_id,
+            booking_id=booking_id,
+            confirm_by=confirm_by,
+            actor=str(actor),
+            timestamp=now,
+        )
 
     def release(self, credit_id: str, booking_id: str, actor: Actor, now: datetime) -> None:
         self._check_held_for(credit_id, booking_id)
@@ -179,6 +214,15 @@ class CreditAccount(Aggregate):
 
     def first_available(self) -> str | None:
         return next((cid for cid, c in self.credits.items() if c["status"] == "available"), None)
+
+    def holds_to_settle(self, now: datetime) -> list[str]:
+        """Bookings holding a credit whose confirmation deadline has passed (or is unknown):
+        they may have expired without the scheduler having recorded it yet."""
+        return [
+            self.credits[credit_id]["booking_id"]
+            for credit_id, confirm_by in self.hold_deadlines.items()
+            if confirm_by is None or confirm_by <= now
+        ]
 
     def balance(self) -> dict[str, int]:
         counts = dict.fromkeys(STATUSES, 0)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from domain.time import format_duration, parse_duration
+from domain.availability import on_grid
+from domain.errors import OutsideAvailability, TooFarAhead, TooLateToBook
+from domain.time import format_duration, iso, parse_duration
 
 FORMATS = ("video", "audio", "chat")
 
@@ -26,6 +28,8 @@ class Policy:
     slot_step: timedelta = timedelta(minutes=15)
     lengths: tuple[int, ...] = (30, 45, 60)
     join_opens_before: timedelta = field(default=timedelta(minutes=15))
+    provider_late_grace: timedelta = timedelta(minutes=15)
+    min_confirm_time: timedelta = timedelta(hours=1)
 
     def __post_init__(self) -> None:
         for name in (
@@ -35,9 +39,12 @@ class Policy:
             "horizon",
             "no_show_grace",
             "join_opens_before",
+            "provider_late_grace",
         ):
             if getattr(self, name) < timedelta(0):
                 raise ValueError(f"{name} must not be negative")
+        if self.min_confirm_time <= timedelta(0):
+            raise ValueError("min_confirm_time must be positive, or a start could leave no time to confirm")
         if self.slot_step <= timedelta(0) or self.slot_step.total_seconds() % 60:
             raise ValueError("slot_step must be a positive whole number of minutes")
         if not self.lengths or any(n <= 0 for n in self.lengths):
@@ -46,6 +53,16 @@ class Policy:
             raise ValueError(
                 "min_notice must be at least confirm_window, "
                 "or a booking could be reserved past its confirmation deadline"
+            )
+        if self.horizon < self.confirm_window + self.min_confirm_time:
+            raise ValueError(
+                "horizon must be at least confirm_window + min_confirm_time, "
+                "or no start could be offered that the provider has time to confirm"
+            )
+        if self.provider_late_grace >= timedelta(minutes=min(self.lengths)) + self.no_show_grace:
+            raise ValueError(
+                "provider_late_grace must be shorter than the shortest of lengths plus no_show_grace, "
+                "or a provider could never be reported absent"
             )
 
     @property
@@ -64,12 +81,42 @@ class Policy:
             "slot_step": format_duration(self.slot_step),
             "lengths": list(self.lengths),
             "join_opens_before": format_duration(self.join_opens_before),
+            "provider_late_grace": format_duration(self.provider_late_grace),
+            "min_confirm_time": format_duration(self.min_confirm_time),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Policy:
+        """Numbers a booking recorded before a number existed take that number's default."""
         durations = {k: parse_duration(v) for k, v in data.items() if k != "lengths"}
         return cls(lengths=tuple(int(n) for n in data["lengths"]), **durations)
+
+    def earliest_start(self, now: datetime) -> datetime:
+        """The earliest start bookable at ``now``: enough notice, and time left to confirm."""
+        return now + max(self.min_notice, self.confirm_window + self.min_confirm_time)
+
+    def check_start(self, starts_at: datetime, now: datetime) -> None:
+        """Refuse a start the timing rules forbid at ``now`` (availability is the calendar's)."""
+        if starts_at - now < self.min_notice:
+            raise TooLateToBook(
+                f"{iso(starts_at)} is too soon: sessions must be booked at least "
+                f"{span(self.min_notice)} ahead so the provider can confirm"
+            )
+        confirm_by = starts_at - self.confirm_window
+        if confirm_by - now < self.min_confirm_time:
+            raise TooLateToBook(
+                f"{iso(starts_at)} is too soon: the provider would have to confirm by "
+                f"{iso(confirm_by)}, less than {span(self.min_confirm_time)} from now"
+            )
+        if starts_at > now + self.horizon:
+            raise TooFarAhead(
+                f"{iso(starts_at)} is too far ahead: sessions can be booked at most "
+                f"{span(self.horizon)} ahead"
+            )
+        if not on_grid(starts_at, self.slot_step):
+            raise OutsideAvailability(
+                f"{iso(starts_at)} is not on the {span(self.slot_step)} grid of start times"
+            )
 
     def describe(self) -> str:
         return (
@@ -82,3 +129,13 @@ class Policy:
 def _hours(value: timedelta) -> str:
     hours = value.total_seconds() / 3600
     return f"{hours:g} hours" if hours >= 1 else f"{value.total_seconds():g} seconds"
+
+
+def span(value: timedelta) -> str:
+    """A duration in words, in its largest whole unit: ``2 days``, ``90 minutes``."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        if (seconds % size == 0 and seconds >= size) or size == 1:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    raise AssertionError("unreachable")

@@ -30,6 +30,9 @@ POLICY_VARIABLES = {
     "BOOKING_HORIZON": "horizon",
     "BOOKING_NO_SHOW_GRACE": "no_show_grace",
     "BOOKING_SLOT_STEP": "slot_step",
+    "BOOKING_JOIN_OPENS_BEFORE": "join_opens_before",
+    "BOOKING_PROVIDER_LATE_GRACE": "provider_late_grace",
+    "BOOKING_MIN_CONFIRM_TIME": "min_confirm_time",
 }
 
 

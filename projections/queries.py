@@ -13,8 +13,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from domain.booking import ACTIONS_BY_STATUS, change_is_free, status_at
 from domain.credits import SOURCES
+from domain.lifecycle import Timeline, allowed_actions, change_is_free, status_at
+from domain.policy import Policy
 from domain.time import Clock
 from projections.deadlines import PendingDeadline
 from projections.tables import (
@@ -178,19 +179,39 @@ class ReadModels:
 
 
 def _session(row: Any, now: datetime) -> dict[str, Any]:
+    timeline = Timeline(
+        status=row.status,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        confirm_by=row.confirm_by,
+        free_until=row.free_until,
+        session_end_due=row.session_end_due,
+        joined_at=row.joined_at,
+        policy=_policy(row.policy_version, row.policy),
+    )
     return {
         "booking_id": row.booking_id,
-        "status": row.status,
+        "status": status_at(timeline, now),
         "starts_at": row.starts_at,
         "ends_at": row.ends_at,
         "length_minutes": row.length_minutes,
         "format": row.format,
         "confirm_by": row.confirm_by,
         "free_until": row.free_until,
-        "cancel_is_free_now": change_is_free(row.status, row.starts_at, row.confirm_by, row.free_until, now),
-        "allowed_actions": list(ACTIONS_BY_STATUS.get(status_at(row.status, row.confirm_by, now), ())),
+        "cancel_is_free_now": change_is_free(timeline, now),
+        "allowed_actions": list(allowed_actions(timeline, now)),
         "joined_at": row.joined_at,
         "policy_version": row.policy_version,
         "booking_version": row.booking_version,
         "last_change": {"event": row.last_change_type, "at": row.last_change_at, "by": row.last_change_by},
     }
+
+
+_POLICIES: dict[str, Policy] = {}
+
+
+def _policy(version: str, numbers: dict[str, Any]) -> Policy:
+    """Policies by version: few exist, and a version names its numbers."""
+    if version not in _POLICIES:
+        _POLICIES[version] = Policy.from_dict(numbers)
+    return _POLICIES[version]

@@ -1,7 +1,8 @@
 """Room details view: each room with its sessions, their state, deadlines and last change.
 
-Applies Room and Booking events only. Whether cancelling is free *now* is not stored (it
-depends on the clock); ``queries.ReadModels`` derives it at read time.
+Applies Room and Booking events only. The status *now*, the allowed actions and whether
+cancelling is free *now* are not stored (they depend on the clock); ``queries.ReadModels``
+derives them at read time with the domain's rule, from the instants and policy stored here.
 """
 
 from __future__ import annotations
@@ -91,8 +92,10 @@ class RoomDetails(View):
             "format": event.format,
             "confirm_by": event.confirm_by,
             "free_until": event.free_until,
+            "session_end_due": event.session_end_due,
             "joined_at": None,
             "policy_version": event.policy_version,
+            "policy": event.policy,
             **_last_change(event),
         }
         self.sessions.put(session["booking_id"], [session])
@@ -113,6 +116,7 @@ class RoomDetails(View):
                 ends_at=event.ends_at,
                 confirm_by=event.confirm_by,
                 free_until=event.free_until,
+                session_end_due=event.session_end_due,
                 joined_at=None,
             )
         elif isinstance(event, Booking.MemberJoined):

@@ -8,6 +8,7 @@ writes a live view.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -110,7 +111,11 @@ def _rows(engine: sa.Engine, tables: Iterable[sa.Table]) -> list[set[tuple[Any, 
 
 
 def _plain(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    return value
 
 
 def _diff(

@@ -6,28 +6,35 @@ databases or starts background work itself; ``booking serve`` does that and hand
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 
-from entrypoints.http import commands, health, reads
+from entrypoints.http import audit, commands, events, health, reads
 from entrypoints.http.auth import TokenAuthority
 from entrypoints.http.middleware import AccessLog, BodyLimit
-from entrypoints.http.problems import install_problem_handlers
+from entrypoints.http.problems import install_problem_handlers, problems_as_problem_json
 from entrypoints.settings import Settings
 
 if TYPE_CHECKING:
     from commands.service import BookingService
     from projections.queries import ReadModels
 
-OPTIONAL_ROUTERS = ("entrypoints.http.audit", "entrypoints.http.events", "entrypoints.http.webhooks")
-"""Other areas' routers, included when their module exists."""
+ROUTERS = (health.router, commands.router, reads.router, audit.router, events.router)
+
+
+def operation_id(route: APIRoute) -> str:
+    """A route's operationId is its function's name (``reserve_session``, ``get_room``): stable,
+    and what a generated client names its method."""
+    return route.name
 
 
 def create_app(settings: Settings, service: BookingService, read_models: ReadModels) -> FastAPI:
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs serves Swagger UI from the installed package, not a CDN
+        redoc_url=None,
+        generate_unique_id_function=operation_id,
         title="Live-session booking API",
         version="1",
         description=(
@@ -43,12 +50,21 @@ def create_app(settings: Settings, service: BookingService, read_models: ReadMod
     app.state.tokens = TokenAuthority(settings.api_tokens)
     app.state.scheduler = None  # set by ``booking serve`` when it runs the scheduler in-process
     install_problem_handlers(app)
-    app.include_router(health.router)
-    app.include_router(commands.router)
-    app.include_router(reads.router)
-    for name in OPTIONAL_ROUTERS:
-        if importlib.util.find_spec(name) is not None:
-            app.include_router(importlib.import_module(name).router)
+    for router in ROUTERS:
+        app.include_router(router)
+    _declare_problem_json(app)
     app.add_middleware(BodyLimit)
     app.add_middleware(AccessLog)  # added last, so outermost: it sees every response
     return app
+
+
+def _declare_problem_json(app: FastAPI) -> None:
+    """Build the OpenAPI document once, with every error answer as ``application/problem+json``."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = problems_as_problem_json(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -14,15 +14,16 @@ from fastapi import APIRouter, Depends
 from audit.history import booking_history
 from entrypoints.http.auth import AUDITOR, OPERATOR, Caller, needs_role
 from entrypoints.http.commands import BookingPath, Service
-from entrypoints.http.problems import PROBLEM_RESPONSES
+from entrypoints.http.problems import READ_PROBLEMS
+from entrypoints.http.responses import BookingHistory
 
 Auditor = Annotated[Caller, Depends(needs_role(AUDITOR, OPERATOR))]
 
-router = APIRouter(responses=PROBLEM_RESPONSES)
+router = APIRouter(responses=READ_PROBLEMS)
 
 
-@router.get("/bookings/{booking_id}/history", tags=["audit"])
-def history(booking_id: BookingPath, caller: Auditor, service: Service) -> dict[str, Any]:
+@router.get("/bookings/{booking_id}/history", tags=["audit"], response_model=BookingHistory)
+def get_booking_history(booking_id: BookingPath, caller: Auditor, service: Service) -> dict[str, Any]:
     """Every event of the booking in order (type, instant, actor, data, policy version), with
     the credit-ledger movements it caused."""
     return booking_history(service, booking_id)

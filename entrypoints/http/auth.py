@@ -89,6 +89,14 @@ ActorHeader = Annotated[
         description="On whose behalf: member:<id>, provider:<id>, operator:<id> or platform:<id>",
     ),
 ]
+RequiredActorHeader = Annotated[
+    str,
+    Header(
+        alias="X-Actor",
+        max_length=210,
+        description="On whose behalf: member:<id>, provider:<id>, operator:<id> or platform:<id>",
+    ),
+]
 IdempotencyKeyHeader = Annotated[
     str | None,
     Header(

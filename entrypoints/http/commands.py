@@ -6,26 +6,28 @@ service's ``command_id``; the service replays the first outcome and writes nothi
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Body, Depends, Path, Request
 
 from commands.service import BookingService
 from entrypoints.http.auth import (
     ActorHeader,
     IdempotencyKeyHeader,
     OperatorCaller,
+    RequiredActorHeader,
     Writer,
     acting_party,
     command_id,
 )
-from entrypoints.http.problems import PROBLEM_RESPONSES
+from entrypoints.http.problems import WRITE_PROBLEMS, HTTPProblem
+from entrypoints.http.responses import AvailabilityPublished, BookingChanged, CreditsAdded, Room
 from entrypoints.http.schemas import (
     PRINTABLE_ID,
     AddCredits,
     CancelSession,
     DeclineSession,
-    Empty,
     OpenRoom,
     PublishAvailability,
     ReportNoShow,
@@ -47,7 +49,23 @@ Service = Annotated[BookingService, Depends(service_of)]
 PartyPath = Annotated[str, Path(min_length=1, max_length=200, pattern=PRINTABLE_ID)]
 BookingPath = Annotated[str, Path(min_length=1, max_length=64, pattern=PRINTABLE_ID)]
 
-router = APIRouter(responses=PROBLEM_RESPONSES)
+router = APIRouter(responses=WRITE_PROBLEMS)
+
+
+async def no_body(request: Request) -> None:
+    """Commands without arguments take no body; an empty one, ``{}`` or ``null`` is accepted too."""
+    raw = await request.body()
+    if not raw.strip():
+        return
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise HTTPProblem(400, "malformed_json", "the request body is not valid JSON") from None
+    if value not in ({}, None):
+        raise HTTPProblem(422, "invalid_input", "this command takes no body; send none or {}")
+
+
+NoBody = Annotated[None, Depends(no_body)]
 
 
 def with_id(outcome: dict[str, Any], id_key: str | None = None) -> dict[str, Any]:
@@ -57,7 +75,7 @@ def with_id(outcome: dict[str, Any], id_key: str | None = None) -> dict[str, Any
     return {"id": outcome[id_key], **{k: v for k, v in outcome.items() if k != id_key}}
 
 
-@router.post("/rooms", status_code=201, tags=["rooms"])
+@router.post("/rooms", status_code=201, tags=["rooms"], response_model=Room)
 def open_room(
     body: OpenRoom,
     caller: Writer,
@@ -75,7 +93,7 @@ def open_room(
     return with_id(outcome, "room_id")
 
 
-@router.put("/providers/{provider_id}/availability", tags=["providers"])
+@router.put("/providers/{provider_id}/availability", tags=["providers"], response_model=AvailabilityPublished)
 def publish_availability(
     provider_id: PartyPath,
     body: PublishAvailability,
@@ -93,7 +111,7 @@ def publish_availability(
     )
 
 
-@router.post("/members/{member_id}/credits", tags=["credits"])
+@router.post("/members/{member_id}/credits", tags=["credits"], response_model=CreditsAdded)
 def add_credits(
     member_id: PartyPath,
     body: AddCredits,
@@ -113,12 +131,12 @@ def add_credits(
     )
 
 
-@router.post("/bookings", status_code=201, tags=["bookings"])
+@router.post("/bookings", status_code=201, tags=["bookings"], response_model=BookingChanged)
 def reserve_session(
     body: ReserveSession,
     caller: Writer,
     service: Service,
-    x_actor: ActorHeader = None,
+    x_actor: RequiredActorHeader,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, Any]:
     """Reserve a session in a room (as its member): holds a slot and a credit."""
@@ -133,13 +151,13 @@ def reserve_session(
     return with_id(outcome, "booking_id")
 
 
-@router.post("/bookings/{booking_id}/confirm", tags=["bookings"])
+@router.post("/bookings/{booking_id}/confirm", tags=["bookings"], response_model=BookingChanged)
 def confirm_session(
     booking_id: BookingPath,
     caller: Writer,
     service: Service,
-    body: Empty | None = None,
-    x_actor: ActorHeader = None,
+    x_actor: RequiredActorHeader,
+    _: NoBody,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, Any]:
     """The provider confirms a pending booking before its ``confirm_by``."""
@@ -151,32 +169,32 @@ def confirm_session(
     return with_id(outcome, "booking_id")
 
 
-@router.post("/bookings/{booking_id}/decline", tags=["bookings"])
+@router.post("/bookings/{booking_id}/decline", tags=["bookings"], response_model=BookingChanged)
 def decline_session(
     booking_id: BookingPath,
     caller: Writer,
     service: Service,
-    body: DeclineSession | None = None,
-    x_actor: ActorHeader = None,
+    x_actor: RequiredActorHeader,
+    body: Annotated[DeclineSession, Body(default_factory=DeclineSession)],
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, Any]:
     """The provider declines a pending booking; the member's credit is released."""
     outcome = service.decline_session(
         booking_id,
-        (body or DeclineSession()).reason,
+        body.reason,
         actor=acting_party(caller, x_actor),
         command_id=command_id("decline_session", idempotency_key),
     )
     return with_id(outcome, "booking_id")
 
 
-@router.post("/bookings/{booking_id}/reschedule", tags=["bookings"])
+@router.post("/bookings/{booking_id}/reschedule", tags=["bookings"], response_model=BookingChanged)
 def reschedule_session(
     booking_id: BookingPath,
     body: RescheduleSession,
     caller: Writer,
     service: Service,
-    x_actor: ActorHeader = None,
+    x_actor: RequiredActorHeader,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, Any]:
     """The member moves the session; late moves need ``accept_forfeit``."""
@@ -190,34 +208,33 @@ def reschedule_session(
     return with_id(outcome, "booking_id")
 
 
-@router.post("/bookings/{booking_id}/cancel", tags=["bookings"])
+@router.post("/bookings/{booking_id}/cancel", tags=["bookings"], response_model=BookingChanged)
 def cancel_session(
     booking_id: BookingPath,
     caller: Writer,
     service: Service,
-    body: CancelSession | None = None,
-    x_actor: ActorHeader = None,
+    x_actor: RequiredActorHeader,
+    body: Annotated[CancelSession, Body(default_factory=CancelSession)],
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, Any]:
     """The member or the provider cancels; a late member cancel needs ``accept_forfeit``."""
-    arguments = body or CancelSession()
     outcome = service.cancel_session(
         booking_id,
-        arguments.reason,
-        arguments.accept_forfeit,
+        body.reason,
+        body.accept_forfeit,
         actor=acting_party(caller, x_actor),
         command_id=command_id("cancel_session", idempotency_key),
     )
     return with_id(outcome, "booking_id")
 
 
-@router.post("/bookings/{booking_id}/joined", tags=["attendance"])
+@router.post("/bookings/{booking_id}/joined", tags=["attendance"], response_model=BookingChanged)
 def record_member_joined(
     booking_id: BookingPath,
     caller: Writer,
     service: Service,
-    body: Empty | None = None,
-    x_actor: ActorHeader = None,
+    x_actor: RequiredActorHeader,
+    _: NoBody,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, Any]:
     """The live-session platform reports that the member joined."""
@@ -229,13 +246,13 @@ def record_member_joined(
     return with_id(outcome, "booking_id")
 
 
-@router.post("/bookings/{booking_id}/complete", tags=["attendance"])
+@router.post("/bookings/{booking_id}/complete", tags=["attendance"], response_model=BookingChanged)
 def complete_session(
     booking_id: BookingPath,
     caller: Writer,
     service: Service,
-    body: Empty | None = None,
-    x_actor: ActorHeader = None,
+    x_actor: RequiredActorHeader,
+    _: NoBody,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, Any]:
     """The provider marks a started session completed; the credit is consumed."""
@@ -247,32 +264,32 @@ def complete_session(
     return with_id(outcome, "booking_id")
 
 
-@router.post("/bookings/{booking_id}/no-show", tags=["attendance"])
+@router.post("/bookings/{booking_id}/no-show", tags=["attendance"], response_model=BookingChanged)
 def report_no_show(
     booking_id: BookingPath,
     body: ReportNoShow,
     caller: Writer,
     service: Service,
-    x_actor: ActorHeader = None,
+    x_actor: RequiredActorHeader,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, Any]:
     """Report the absent party of a started session."""
     outcome = service.report_no_show(
         booking_id,
-        body.party,
+        body.absent_party,
         actor=acting_party(caller, x_actor),
         command_id=command_id("report_no_show", idempotency_key),
     )
     return with_id(outcome, "booking_id")
 
 
-@router.post("/bookings/{booking_id}/revoke-forfeit", tags=["corrections"])
+@router.post("/bookings/{booking_id}/revoke-forfeit", tags=["corrections"], response_model=BookingChanged)
 def revoke_forfeit(
     booking_id: BookingPath,
     body: RevokeForfeit,
     caller: OperatorCaller,
     service: Service,
-    x_actor: ActorHeader = None,
+    x_actor: RequiredActorHeader,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, Any]:
     """An operator restores a wrongly forfeited credit (a new event; the past is kept)."""

@@ -11,14 +11,15 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from entrypoints.http.problems import problem
+from entrypoints.http.problems import problem, problem_responses
+from entrypoints.http.responses import Health
 
 router = APIRouter()
 log = logging.getLogger("booking.http")
 
 
-@router.get("/health", tags=["operations"])
-def health(request: Request) -> Any:
+@router.get("/health", tags=["operations"], response_model=Health, responses=problem_responses(503))
+def get_health(request: Request) -> Any:
     """200 when the database answers and no view is stalled; otherwise 503 with the reason.
 
     ``views`` gives each view's position, lag and, when it cannot apply an event, that event's

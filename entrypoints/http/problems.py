@@ -99,11 +99,28 @@ def describe_validation(errors: list[Any]) -> tuple[int, str, str]:
     return 422, "invalid_input", "; ".join(parts)
 
 
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": TITLES[status]}
-    for status in (400, 401, 403, 404, 409, 413, 422)
-}
-"""Documented in the OpenAPI document for every route, so clients know the error shape."""
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error answers a route declares: each a ``Problem`` as ``application/problem+json``."""
+    return {status: {"model": Problem, "description": TITLES[status]} for status in statuses}
+
+
+AUTH_PROBLEMS = (401, 403)
+READ_PROBLEMS = problem_responses(*AUTH_PROBLEMS, 404, 422)
+WRITE_PROBLEMS = problem_responses(400, *AUTH_PROBLEMS, 404, 409, 413, 422)
+PROBLEM_RESPONSES = problem_responses(400, *AUTH_PROBLEMS, 404, 409, 413, 422)
+"""Every 4xx this API answers; for routers that do not list their own."""
+
+
+def problems_as_problem_json(document: dict[str, Any]) -> dict[str, Any]:
+    """Rewrite the OpenAPI document so every error answer is ``application/problem+json`` with the
+    ``Problem`` schema (FastAPI would list it under ``application/json``)."""
+    schema = {"$ref": "#/components/schemas/Problem"}
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                if status.isdigit() and int(status) >= 400:
+                    response["content"] = {PROBLEM_JSON: {"schema": schema}}
+    return document
 
 
 def install_problem_handlers(app: FastAPI) -> None:

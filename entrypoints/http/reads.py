@@ -22,7 +22,19 @@ from domain.errors import InvalidInput
 from domain.time import iso
 from entrypoints.http.auth import Reader, Writer
 from entrypoints.http.commands import BookingPath, PartyPath, Service
-from entrypoints.http.problems import PROBLEM_RESPONSES, HTTPProblem
+from entrypoints.http.problems import READ_PROBLEMS, HTTPProblem, problem_responses
+from entrypoints.http.responses import (
+    AvailableStarts,
+    BookingAsOf,
+    BookingState,
+    CreditBalances,
+    CreditLedger,
+    PolicyInForce,
+    PolicyPreview,
+    PolicyReview,
+    RoomDetails,
+    Rooms,
+)
 from entrypoints.http.schemas import parse_instant
 
 if TYPE_CHECKING:
@@ -33,7 +45,9 @@ READ_YOUR_WRITES_TIMEOUT = 5.0
 
 DEFAULT_WINDOW = timedelta(days=14)
 
-router = APIRouter(responses=PROBLEM_RESPONSES)
+router = APIRouter(responses=READ_PROBLEMS)
+VIEW_PROBLEMS = problem_responses(503)
+"""Reads of the views answer 503 when ``?after=`` names a write they have not reached in time."""
 
 
 async def caught_up_views(
@@ -82,27 +96,32 @@ AsOf = Annotated[
 ]
 
 
-@router.get("/rooms/{room_id}", tags=["rooms"])
-def room_details(room_id: BookingPath, caller: Reader, views: Views) -> dict[str, Any]:
+@router.get("/rooms/{room_id}", tags=["rooms"], response_model=RoomDetails, responses=VIEW_PROBLEMS)
+def get_room(room_id: BookingPath, caller: Reader, views: Views) -> dict[str, Any]:
     """The room details view: provider, sessions with their deadlines and actions, credits."""
     details = views.room_details(room_id)
     if details is None:
         raise HTTPProblem(404, "not_found", f"no room with id {room_id!r}")
-    return dict(rendered(details))
+    return room_resource(rendered(details))
 
 
-@router.get("/members/{member_id}/rooms", tags=["rooms"])
-def rooms_of_member(member_id: PartyPath, caller: Reader, views: Views) -> dict[str, Any]:
-    return {"rooms": rendered(views.rooms_of_member(member_id))}
+@router.get("/members/{member_id}/rooms", tags=["rooms"], response_model=Rooms, responses=VIEW_PROBLEMS)
+def list_member_rooms(member_id: PartyPath, caller: Reader, views: Views) -> dict[str, Any]:
+    return {"rooms": [room_resource(r) for r in rendered(views.rooms_of_member(member_id))]}
 
 
-@router.get("/providers/{provider_id}/rooms", tags=["rooms"])
-def rooms_of_provider(provider_id: PartyPath, caller: Reader, views: Views) -> dict[str, Any]:
-    return {"rooms": rendered(views.rooms_of_provider(provider_id))}
+@router.get("/providers/{provider_id}/rooms", tags=["rooms"], response_model=Rooms, responses=VIEW_PROBLEMS)
+def list_provider_rooms(provider_id: PartyPath, caller: Reader, views: Views) -> dict[str, Any]:
+    return {"rooms": [room_resource(r) for r in rendered(views.rooms_of_provider(provider_id))]}
 
 
-@router.get("/members/{member_id}/credits", tags=["credits"])
-def credit_balances(
+@router.get(
+    "/members/{member_id}/credits",
+    tags=["credits"],
+    response_model=CreditBalances | CreditLedger,
+    responses=VIEW_PROBLEMS,
+)
+def get_credit_balances(
     member_id: PartyPath, caller: Reader, views: Views, service: Service, as_of: AsOf = None
 ) -> dict[str, Any]:
     """Balances by status (available, held, consumed, forfeited, restored) and by source;
@@ -115,8 +134,8 @@ def credit_balances(
     return dict(rendered(balances))
 
 
-@router.get("/providers/{provider_id}/availability", tags=["providers"])
-def available_starts(
+@router.get("/providers/{provider_id}/availability", tags=["providers"], response_model=AvailableStarts)
+def list_available_starts(
     provider_id: PartyPath,
     caller: Writer,
     service: Service,
@@ -133,8 +152,8 @@ def available_starts(
     return {"provider_id": provider_id, "length_minutes": length, "starts": [iso(s) for s in starts]}
 
 
-@router.get("/bookings/{booking_id}", tags=["bookings"])
-def booking_state(
+@router.get("/bookings/{booking_id}", tags=["bookings"], response_model=BookingState | BookingAsOf)
+def get_booking(
     booking_id: BookingPath, caller: Reader, service: Service, as_of: AsOf = None
 ) -> dict[str, Any]:
     """The booking's current state, read from its aggregate (always current); with ``as_of``,
@@ -144,14 +163,35 @@ def booking_state(
     return booking_view(service.get_booking(booking_id), service.clock.now())
 
 
-@router.get("/bookings/{booking_id}/policy", tags=["bookings"])
-def review_policy(booking_id: BookingPath, caller: Writer, service: Service) -> dict[str, Any]:
-    """What a member cancel or reschedule would do right now: free or forfeit, and why."""
-    return service.review_policy(booking_id)
+@router.get("/bookings/{booking_id}/policy", tags=["bookings"], response_model=PolicyReview)
+def review_booking_policy(
+    booking_id: BookingPath,
+    caller: Writer,
+    service: Service,
+    starts_at: Annotated[
+        str | None, Query(max_length=64, description="a new start to preview rescheduling to (with offset)")
+    ] = None,
+) -> dict[str, Any]:
+    """What a member cancel or reschedule would do right now: free or forfeit, and why; with
+    ``starts_at``, also what rescheduling to that start would mean (``reschedule_to``)."""
+    new_start = _query_instant(starts_at, "starts_at") if starts_at is not None else None
+    return service.review_policy(booking_id, new_start)
 
 
-@router.get("/policy", tags=["policy"])
-def policy_in_force(caller: Reader, request: Request) -> dict[str, Any]:
+@router.get("/policy/preview", tags=["policy"], response_model=PolicyPreview)
+def preview_policy(
+    caller: Reader,
+    service: Service,
+    starts_at: Annotated[str, Query(max_length=64, description="the prospective start, with offset")],
+    length_minutes: Annotated[int | None, Query(description="session length in minutes")] = None,
+) -> dict[str, Any]:
+    """Review the cancellation policy before booking: for that start and now, the deadlines,
+    whether it can be booked now (and why not), and what a change would cost at each stage."""
+    return service.preview_policy(_query_instant(starts_at, "starts_at"), length_minutes)
+
+
+@router.get("/policy", tags=["policy"], response_model=PolicyInForce)
+def get_policy(caller: Reader, request: Request) -> dict[str, Any]:
     """The policy new bookings are reserved under: its numbers, version and description."""
     policy = request.app.state.service.policy
     return {"version": policy.version, "numbers": policy.to_dict(), "description": policy.describe()}
@@ -166,7 +206,7 @@ def booking_view(booking: Booking, now: datetime) -> dict[str, Any]:
         "room_id": booking.room_id,
         "member_id": booking.member_id,
         "provider_id": booking.provider_id,
-        "status": booking.status,
+        "status": booking.status_at(now),
         "starts_at": iso(booking.starts_at),
         "ends_at": iso(booking.ends_at),
         "length_minutes": booking.length_minutes,
@@ -181,6 +221,11 @@ def booking_view(booking: Booking, now: datetime) -> dict[str, Any]:
         "policy_version": booking.policy_version,
         "version": booking.version,
     }
+
+
+def room_resource(room: dict[str, Any]) -> dict[str, Any]:
+    """A room as a resource: its own id under ``id``."""
+    return {"id": room["room_id"], **{k: v for k, v in room.items() if k != "room_id"}}
 
 
 def rendered(value: Any) -> Any:

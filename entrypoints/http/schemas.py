@@ -69,10 +69,6 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class Empty(Body):
-    """Commands without arguments accept no body or ``{}``."""
-
-
 class OpenRoom(Body):
     member_id: PartyId
     provider_id: PartyId
@@ -130,7 +126,7 @@ class DeclineSession(Body):
 
 
 class ReportNoShow(Body):
-    party: Literal["member", "provider"] = Field(description="the party that did not attend")
+    absent_party: Literal["member", "provider"] = Field(description="the party that did not attend")
 
 
 class RevokeForfeit(Body):

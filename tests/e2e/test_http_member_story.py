@@ -38,7 +38,7 @@ def test_a_member_books_reschedules_and_cancels_late_through_the_api(api: Api) -
         (booking_id, "pending_confirmation")
     ]
     assert room["available_credits"] == 0
-    assert api.get(f"/members/{MEMBER}/rooms").json()["rooms"][0]["room_id"] == room_id
+    assert api.get(f"/members/{MEMBER}/rooms").json()["rooms"][0]["id"] == room_id
 
     confirmed = api.post(f"/bookings/{booking_id}/confirm", actor=PROVIDER_ACTOR)
     assert confirmed.status_code == 200
@@ -114,7 +114,7 @@ def test_a_provider_reported_no_show_of_the_member_forfeits_the_credit(api: Api)
     api.post(f"/bookings/{booking_id}/confirm", actor=PROVIDER_ACTOR)
     api.clock.set(datetime(2026, 3, 4, 11, 20, tzinfo=UTC))
 
-    reported = api.post(f"/bookings/{booking_id}/no-show", {"party": "member"}, actor=PROVIDER_ACTOR)
+    reported = api.post(f"/bookings/{booking_id}/no-show", {"absent_party": "member"}, actor=PROVIDER_ACTOR)
 
     assert reported.status_code == 200
     assert reported.json()["status"] == "no_show"

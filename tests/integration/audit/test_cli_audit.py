@@ -22,7 +22,7 @@ def test_history_as_of_and_ledger_print_the_story(
     timeline = capsys.readouterr().out
     assert "Cancelled" in timeline and "ledger CreditRestored" in timeline and "operator:olga" in timeline
     assert main(["audit", "history", story.booking_id, "--json", *db]) == 0
-    assert len(json.loads(capsys.readouterr().out)["events"]) == 10
+    assert len(json.loads(capsys.readouterr().out)["events"]) == 11
     assert main(["audit", "as-of", story.booking_id, "--version", "2", "--json", *db]) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "confirmed"
     assert main(["audit", "ledger", MEMBER, "--at", "2026-03-08T15:00:00Z", *db]) == 0
@@ -64,10 +64,10 @@ def test_export_then_import_into_an_empty_file_database_verifies(
     assert (
         main(["audit", "export", "--database-url", database_url, "-o", str(exported), "--no-progress"]) == 0
     )
-    assert "exported 24 events" in capsys.readouterr().err
+    assert "exported 25 events" in capsys.readouterr().err
     target = f"sqlite:///{tmp_path}/copy.db"
     assert main(["audit", "import", str(exported), "--database-url", target, "--no-progress"]) == 0
     assert main(["audit", "verify", "--database-url", target, "--no-progress", "--no-views", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["events"] == 24
+    assert json.loads(capsys.readouterr().out)["events"] == 25
     assert main(["audit", "import", str(exported), "--database-url", target, "--no-progress"]) == 1
     assert "already holds events" in capsys.readouterr().err

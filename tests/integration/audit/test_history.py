@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from audit.history import booking_history, render_timeline
@@ -20,20 +22,22 @@ def test_the_timeline_of_the_members_story_is_exact(service: BookingService, sto
         ("credits", 3, "CreditHeld", at["reserved"], "member:maya"),
         ("booking", 2, "ProviderConfirmed", at["confirmed"], "provider:dr-okafor"),
         ("booking", 3, "Rescheduled", at["rescheduled"], "member:maya"),
+        ("credits", 4, "CreditHoldMoved", at["rescheduled"], "member:maya"),
         ("booking", 4, "ProviderConfirmed", at["reconfirmed"], "provider:dr-okafor"),
         ("booking", 5, "Cancelled", at["cancelled"], "member:maya"),
         ("booking", 6, "CreditForfeited", at["cancelled"], "member:maya"),
-        ("credits", 4, "CreditForfeited", at["cancelled"], "member:maya"),
+        ("credits", 5, "CreditForfeited", at["cancelled"], "member:maya"),
         ("booking", 7, "ForfeitRevoked", at["revoked"], "operator:olga"),
-        ("credits", 5, "CreditRestored", at["revoked"], "operator:olga"),
+        ("credits", 6, "CreditRestored", at["revoked"], "operator:olga"),
     ]
     assert {e["policy_version"] for e in history["events"]} == {service.policy.version}
     events = history["events"]
     assert events[0]["data"]["starts_at"] == iso(FIRST_START)
     assert events[3]["data"]["previous_starts_at"] == iso(FIRST_START)
     assert events[3]["data"]["starts_at"] == iso(MOVED_START)
-    assert events[5]["data"] == {"by": "member", "free": False, "reason": "work trip"}
-    assert events[8]["data"] == {"credit_id": "c1", "reason": "train strike"}
+    assert events[4]["data"]["confirm_by"] == iso(MOVED_START - timedelta(hours=24))
+    assert events[6]["data"] == {"by": "member", "free": False, "reason": "work trip"}
+    assert events[9]["data"] == {"credit_id": "c1", "reason": "train strike"}
     assert all(e["data"].get("booking_id", story.booking_id) == story.booking_id for e in events)
 
 

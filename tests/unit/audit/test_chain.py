@@ -3,7 +3,7 @@ and transcoder only)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from eventsourcing.application import Application
 
@@ -39,7 +39,7 @@ def test_each_stored_event_links_to_the_one_before_it_and_reads_back_unchanged()
     chained = mapper()
     account = CreditAccount.open("maya", NOW)
     account.add("purchase", 2, "order-1", Actor("member", "maya"), NOW)
-    account.hold("booking-1", Actor("member", "maya"), NOW)
+    account.hold("booking-1", NOW + timedelta(days=2), Actor("member", "maya"), NOW)
     events = account.collect_events()
     stored = [chained.to_stored_event(e) for e in events]
     previous = ""

@@ -49,13 +49,27 @@ def test_a_reservation_holds_the_slot_and_the_oldest_credit_and_records_its_dead
 
 
 def test_exactly_the_minimum_notice_ahead_is_accepted() -> None:
-    world = World().at(START - timedelta(hours=24))
+    world = World(Policy(min_notice=timedelta(hours=48))).at(START - timedelta(hours=48))
     world.member("mia")
     assert world.reserve("mia", START).status == PENDING
 
 
 def test_one_second_less_than_the_minimum_notice_is_too_late_to_book() -> None:
-    world = World().at(START - timedelta(hours=24) + SECOND)
+    world = World(Policy(min_notice=timedelta(hours=48))).at(START - timedelta(hours=48) + SECOND)
+    world.member("mia")
+    with unchanged(world.calendar, world.accounts["mia"], code="too_late_to_book"):
+        world.reserve("mia", START)
+
+
+def test_a_start_leaving_the_provider_exactly_the_minimum_time_to_confirm_is_accepted() -> None:
+    world = World().at(START - timedelta(hours=25))
+    world.member("mia")
+    booking = world.reserve("mia", START)
+    assert booking.confirm_by - world.now == timedelta(hours=1)
+
+
+def test_a_start_leaving_the_provider_less_than_the_minimum_time_to_confirm_is_too_late_to_book() -> None:
+    world = World().at(START - timedelta(hours=25) + SECOND)
     world.member("mia")
     with unchanged(world.calendar, world.accounts["mia"], code="too_late_to_book"):
         world.reserve("mia", START)
@@ -217,13 +231,13 @@ def test_confirming_exactly_at_the_confirmation_deadline_is_refused() -> None:
         booking.confirm(world.provider, booking.confirm_by)
 
 
-def test_a_booking_made_with_exactly_the_minimum_notice_can_no_longer_be_confirmed() -> None:
-    world = World().at(START - timedelta(hours=24))
+def test_every_accepted_start_can_still_be_confirmed_for_the_minimum_time() -> None:
+    world = World().at(START - timedelta(hours=25))
     world.member("mia")
     booking = world.reserve("mia", START)
-    assert booking.confirm_by == world.now
-    with unchanged(booking, code="invalid_transition"):
-        booking.confirm(world.provider, world.now)
+    world.advance(timedelta(hours=1) - SECOND)
+    booking.confirm(world.provider, world.now)
+    assert booking.status == CONFIRMED
 
 
 # --- the free-cancellation cut-off -----------------------------------------------------------

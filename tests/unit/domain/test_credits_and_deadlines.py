@@ -75,7 +75,7 @@ def test_confirmation_expiry_releases_the_credit_and_the_slot() -> None:
 
 def test_a_provider_no_show_releases_the_credit() -> None:
     _, booking, account = confirmed()
-    booking.report_no_show(account, "provider", MIA, DURING)
+    booking.report_no_show(account, "provider", MIA, START + timedelta(minutes=15))
     assert (booking.status, booking.absent_party, account.balance()) == (
         NO_SHOW,
         "provider",

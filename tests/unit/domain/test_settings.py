@@ -25,6 +25,8 @@ def test_without_configuration_the_design_defaults_apply() -> None:
         "slot_step": "PT15M",
         "lengths": [30, 45, 60],
         "join_opens_before": "PT15M",
+        "provider_late_grace": "PT15M",
+        "min_confirm_time": "PT1H",
     }
     assert settings.database_url.startswith("sqlite:///")
 
@@ -39,6 +41,9 @@ def test_every_policy_number_can_be_configured() -> None:
             "BOOKING_NO_SHOW_GRACE": "PT10M",
             "BOOKING_SLOT_STEP": "PT5M",
             "BOOKING_LENGTHS": "20, 50",
+            "BOOKING_JOIN_OPENS_BEFORE": "PT5M",
+            "BOOKING_PROVIDER_LATE_GRACE": "PT7M",
+            "BOOKING_MIN_CONFIRM_TIME": "PT20M",
         }
     ).policy
     assert policy == Policy(
@@ -49,6 +54,9 @@ def test_every_policy_number_can_be_configured() -> None:
         no_show_grace=timedelta(minutes=10),
         slot_step=timedelta(minutes=5),
         lengths=(20, 50),
+        join_opens_before=timedelta(minutes=5),
+        provider_late_grace=timedelta(minutes=7),
+        min_confirm_time=timedelta(minutes=20),
     )
     assert policy.version != Policy().version
 
@@ -83,12 +91,29 @@ def test_a_malformed_value_is_refused_naming_the_variable(variable: str, value: 
         ("BOOKING_SLOT_STEP", "PT90S"),
         ("BOOKING_LENGTHS", "0"),
         ("BOOKING_LENGTHS", "-30,45"),
+        ("BOOKING_MIN_CONFIRM_TIME", "PT0S"),  # a start could leave no time to confirm
+        ("BOOKING_PROVIDER_LATE_GRACE", "PT2H"),  # longer than any session and its grace
     ],
 )
 def test_a_well_formed_but_unusable_value_is_refused_naming_the_variable(variable: str, value: str) -> None:
     with pytest.raises(SettingsError) as refusal:
         Settings.from_env({variable: value})
     assert variable in str(refusal.value)
+
+
+def test_a_policy_that_could_offer_no_confirmable_start_is_refused_naming_every_variable() -> None:
+    with pytest.raises(SettingsError) as refusal:
+        Settings.from_env(
+            {
+                "BOOKING_HORIZON": "PT24H",
+                "BOOKING_CONFIRM_WINDOW": "PT24H",
+                "BOOKING_MIN_CONFIRM_TIME": "PT1H",
+            }
+        )
+    message = str(refusal.value)
+    assert all(
+        v in message for v in ("BOOKING_HORIZON", "BOOKING_CONFIRM_WINDOW", "BOOKING_MIN_CONFIRM_TIME")
+    )
 
 
 @pytest.mark.parametrize(

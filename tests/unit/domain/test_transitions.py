@@ -26,6 +26,8 @@ from tests.unit.domain.world import OPERATOR, World, unchanged
 
 START = datetime(2026, 3, 6, 10, 0, tzinfo=UTC)
 DURING = START + timedelta(minutes=10)
+PROVIDER_LATE = START + timedelta(minutes=15)
+"""From when the provider may be reported absent (the policy's provider late grace)."""
 MIA = Actor("member", "mia")
 PLATFORM = Actor("platform", "video")
 
@@ -69,7 +71,7 @@ COMMANDS: dict[str, Command] = {
     "joined": lambda w, b: b.record_member_joined(PLATFORM, DURING),
     "complete": lambda w, b: b.complete(w.account_of(b), w.provider, DURING),
     "member no-show": lambda w, b: b.report_no_show(w.account_of(b), "member", w.provider, DURING),
-    "provider no-show": lambda w, b: b.report_no_show(w.account_of(b), "provider", MIA, DURING),
+    "provider no-show": lambda w, b: b.report_no_show(w.account_of(b), "provider", MIA, PROVIDER_LATE),
 }
 ALLOWED = {
     PENDING: {"confirm", "decline", "reschedule", "member cancel", "provider cancel"},
@@ -124,18 +126,18 @@ def test_completing_or_reporting_a_no_show_before_the_start_is_refused() -> None
     assert booking.status == COMPLETED
 
 
-def test_a_join_is_recorded_only_from_fifteen_minutes_before_the_start_to_the_end_of_the_grace() -> None:
+def test_a_join_is_recorded_from_fifteen_minutes_before_the_start_until_the_end_of_the_grace() -> None:
     _, booking = booking_in(CONFIRMED)
     opens = START - timedelta(minutes=15)
     with unchanged(booking, code="invalid_transition"):
         booking.record_member_joined(PLATFORM, opens - timedelta(seconds=1))
     with unchanged(booking, code="invalid_transition"):
-        booking.record_member_joined(PLATFORM, booking.session_end_due + timedelta(seconds=1))
+        booking.record_member_joined(PLATFORM, booking.session_end_due)
     booking.record_member_joined(PLATFORM, opens)
     assert booking.joined_at == opens
     _, late = booking_in(CONFIRMED)
-    late.record_member_joined(PLATFORM, late.session_end_due)
-    assert late.joined_at == late.session_end_due
+    late.record_member_joined(PLATFORM, late.session_end_due - timedelta(seconds=1))
+    assert late.joined_at == late.session_end_due - timedelta(seconds=1)
 
 
 def test_a_second_join_records_nothing_new() -> None:
@@ -186,7 +188,7 @@ AS: dict[str, Callable[[World, Booking, Actor], None]] = {
     "joined": lambda w, b, a: b.record_member_joined(a, DURING),
     "complete": lambda w, b, a: b.complete(w.account_of(b), a, DURING),
     "member no-show": lambda w, b, a: b.report_no_show(w.account_of(b), "member", a, DURING),
-    "provider no-show": lambda w, b, a: b.report_no_show(w.account_of(b), "provider", a, DURING),
+    "provider no-show": lambda w, b, a: b.report_no_show(w.account_of(b), "provider", a, PROVIDER_LATE),
     "revoke": lambda w, b, a: b.revoke_forfeit(w.account_of(b), "", a, w.now),
 }
 
@@ -209,7 +211,7 @@ def test_the_member_the_operator_and_the_platform_may_report_a_join() -> None:
 
 def test_an_operator_may_report_the_provider_absent() -> None:
     world, booking = booking_in(CONFIRMED)
-    booking.report_no_show(world.account_of(booking), "provider", OPERATOR, DURING)
+    booking.report_no_show(world.account_of(booking), "provider", OPERATOR, PROVIDER_LATE)
     assert (booking.status, booking.absent_party) == (NO_SHOW, "provider")
 
 

@@ -1,0 +1,219 @@
+"""Response bodies: the declared shape of every successful answer, so generated clients are typed.
+
+A resource names its own id ``id`` and every other resource it refers to ``<kind>_id``.
+Instants are ISO 8601 strings in UTC with a ``Z``. The models allow extra fields, so an
+answer may grow a field without breaking an older client.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Written(Answer):
+    position: int | None = Field(
+        description="the store's position of this write: pass it as ?after= to read your write"
+    )
+
+
+class Room(Written):
+    id: str
+    member_id: str
+    provider_id: str
+
+
+class AvailabilityPublished(Written):
+    provider_id: str
+    availability: dict[str, Any]
+
+
+class Balance(Answer):
+    available: int
+    held: int
+    consumed: int
+    forfeited: int
+
+
+class CreditsAdded(Written):
+    member_id: str
+    balance: Balance
+
+
+class BookingChanged(Written):
+    """What every booking command answers: the booking's state and deadlines after it."""
+
+    id: str
+    status: str
+    starts_at: str
+    ends_at: str
+    confirm_by: str
+    free_until: str
+    policy_version: str
+
+
+class LastChange(Answer):
+    event: str | None
+    at: str | None
+
+
+class RoomSession(Answer):
+    booking_id: str
+    status: str
+    starts_at: str
+    ends_at: str
+    length_minutes: int
+    format: str
+    confirm_by: str
+    free_until: str
+    cancel_is_free_now: bool
+    allowed_actions: list[str]
+    joined_at: str | None
+    policy_version: str
+
+
+class RoomDetails(Answer):
+    id: str
+    member_id: str
+    provider_id: str
+    opened_at: str
+    sessions: list[RoomSession]
+    available_credits: int
+    last_change: LastChange
+
+
+class RoomSummary(Answer):
+    id: str
+    member_id: str
+    provider_id: str
+    opened_at: str
+
+
+class Rooms(Answer):
+    rooms: list[RoomSummary]
+
+
+class CreditCounts(Answer):
+    available: int
+    held: int
+    consumed: int
+    forfeited: int
+    restored: int
+
+
+class CreditBalances(CreditCounts):
+    member_id: str
+    by_source: dict[str, CreditCounts]
+
+
+class CreditLedger(Answer):
+    """A member's ledger replayed from its events (``?as_of=``)."""
+
+    member_id: str
+    as_of: str
+    version: int
+    balance: Balance
+    credits: Any
+    movements: list[dict[str, Any]]
+
+
+class AvailableStarts(Answer):
+    provider_id: str
+    length_minutes: int
+    starts: list[str]
+
+
+class BookingState(Answer):
+    id: str
+    room_id: str
+    member_id: str
+    provider_id: str
+    status: str
+    starts_at: str
+    ends_at: str
+    length_minutes: int
+    format: str
+    confirm_by: str
+    free_until: str
+    joined_at: str | None
+    absent_party: str | None
+    forfeited_credits: int
+    restored_credits: int
+    allowed_actions: list[str]
+    policy_version: str
+    version: int
+
+
+class BookingAsOf(Answer):
+    """The booking replayed from its events up to an instant (``?as_of=``)."""
+
+    as_of: str
+    booking_id: str
+    version: int
+    allowed_actions: list[str]
+
+
+class PolicyReview(Answer):
+    """What a member cancel or reschedule would do now."""
+
+    cancel: str
+    reschedule: str
+    free: bool
+    why: str
+    free_until: str
+    confirm_by: str
+    policy_version: str
+    policy: str
+    requires_accept_forfeit: bool
+
+
+class PolicyPreview(Answer):
+    """For a prospective start and now: the deadlines, whether it can be booked now, and what a
+    change would cost at each stage."""
+
+
+class PolicyInForce(Answer):
+    version: str
+    numbers: dict[str, Any]
+    description: str
+
+
+class HistoryEntry(Answer):
+    stream: str
+    version: int
+    type: str
+    at: str
+    actor: str | None
+    policy_version: str | None
+    data: dict[str, Any]
+
+
+class BookingHistory(Answer):
+    booking_id: str
+    room_id: str
+    member_id: str
+    provider_id: str
+    policy_version: str
+    events: list[HistoryEntry]
+
+
+class ViewHealth(Answer):
+    position: int
+    lag: int
+    stalled: bool
+    error: str | None = Field(None, description="why the view cannot apply its next event (when stalled)")
+    event_position: int | None = Field(None, description="the position of the event it cannot apply")
+    event_type: str | None = None
+
+
+class Health(Answer):
+    status: str = Field(description="ok, or stalled (503) when a view cannot apply an event")
+    database: str
+    head_position: int
+    projection_lag: dict[str, int] | None
+    views: dict[str, ViewHealth] | None = None
