@@ -22,6 +22,7 @@ SUBCOMMAND_MODULES = (
     "entrypoints.cli_serve",
     "entrypoints.cli_scheduler",
     "entrypoints.cli_audit",
+    "entrypoints.cli_deliver",
 )
 
 

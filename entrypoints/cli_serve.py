@@ -23,7 +23,8 @@ GENERATED_ROLE = "operator"
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "serve", help="run the HTTP API (on SQLite also the projections and the deadline scheduler)"
+        "serve",
+        help="run the HTTP API (on SQLite also the projections, the scheduler and the webhook deliverer)",
     )
     parser.add_argument("--host", help="interface to listen on (default BOOKING_HTTP_HOST or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default BOOKING_HTTP_PORT or 8000)")
@@ -49,28 +50,40 @@ def with_tokens(settings: Settings) -> tuple[Settings, str | None]:
 
 
 class InProcessWorkers:
-    """The projections runner (a thread) and the deadline scheduler, for the embedded default."""
+    """The projections runner (a thread), the deadline scheduler and the webhook deliverer
+    (a thread), for the embedded default."""
 
-    def __init__(self, database_url: str, service: Any, read_models: Any, clock: Any) -> None:
+    def __init__(self, settings: Settings, service: Any, read_models: Any, clock: Any) -> None:
+        from entrypoints.cli_deliver import delivery_settings
         from projections.runner import ProjectionsRunner
         from scheduler.process import DeadlineScheduler
+        from webhooks.delivery import Deliverer
+        from webhooks.store import WebhookStore
 
-        self.runner = ProjectionsRunner(database_url)
+        self.runner = ProjectionsRunner(settings.database_url)
         self.scheduler = DeadlineScheduler(service, read_models, clock)
+        self.deliverer = Deliverer(
+            service, WebhookStore(read_models.engine), clock, delivery_settings(settings)
+        )
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self.runner.run_forever, args=(self._stop,), name="projections", daemon=True
+        )
+        self._delivery = threading.Thread(
+            target=self.deliverer.run_forever, args=(self._stop,), name="webhooks", daemon=True
         )
 
     def start(self) -> None:
         self.runner.catch_up()
         self._thread.start()
         self.scheduler.start()
+        self._delivery.start()
 
     def stop(self) -> None:
         self.scheduler.stop()
         self._stop.set()
         self._thread.join(timeout=10)
+        self._delivery.join(timeout=20)
         self.runner.close()
 
 
@@ -91,11 +104,12 @@ def run(args: argparse.Namespace) -> int:
     service = BookingService.open(settings.database_url, clock, settings.policy, pools=settings.pools)
     engine = create_read_engine(settings.database_url, settings.pools)
     workers: InProcessWorkers | None = None
+    app: Any = None
     try:
         read_models = ReadModels(engine, clock)
         app = create_app(settings, service, read_models)
         if settings.is_embedded and not args.api_only:
-            workers = InProcessWorkers(settings.database_url, service, read_models, clock)
+            workers = InProcessWorkers(settings, service, read_models, clock)
             workers.start()
             app.state.scheduler = workers.scheduler
         server = bounded_server(app, host, port, settings.http_max_connections)
@@ -106,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if workers is not None:
             workers.stop()
+        if app is not None and getattr(app.state, "commit_signal", None) is not None:
+            app.state.commit_signal.close()
         service.close()
         engine.dispose()
 
@@ -120,7 +136,11 @@ def _announce(host: str, port: int, token: str | None, everything: bool) -> None
             flush=True,
         )
     if everything:
-        print("also running here: the projections and the deadline scheduler (embedded SQLite)", flush=True)
+        print(
+            "also running here: the projections, the deadline scheduler and the webhook deliverer "
+            "(embedded SQLite)",
+            flush=True,
+        )
 
 
 def _stop_quietly_on(*signals: signal.Signals) -> None:

@@ -46,6 +46,9 @@ class Settings:
     http_port: int = 8000
     pools: PoolBudget = field(default_factory=PoolBudget)
     http_max_connections: int = 256
+    webhook_timeout: timedelta = timedelta(seconds=10)
+    webhook_retry_for: timedelta = timedelta(days=1)
+    webhook_private_networks: str = "allow"
     clock_speed: float = 1.0  # above 1 only for test and rehearsal deployments
     clock_origin: datetime | None = None
 
@@ -79,6 +82,7 @@ class Settings:
             http_port=_port(env.get("BOOKING_HTTP_PORT") or "8000"),
             pools=pools_from_env(env),
             http_max_connections=_whole(env, "BOOKING_HTTP_MAX_CONNECTIONS", 256, minimum=1, maximum=100_000),
+            **webhook_settings_from_env(env),
             **_clock(env),
         )
 
@@ -152,6 +156,26 @@ def _duration(env: Mapping[str, str], variable: str) -> timedelta:
         raise SettingsError(
             f"{variable} must be an ISO 8601 duration such as PT48H or P60D; got {env[variable]!r}"
         ) from None
+
+
+def webhook_settings_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if env.get("BOOKING_WEBHOOK_TIMEOUT"):
+        timeout = _duration(env, "BOOKING_WEBHOOK_TIMEOUT")
+        if not timedelta(seconds=1) <= timeout <= timedelta(seconds=60):
+            raise SettingsError("BOOKING_WEBHOOK_TIMEOUT must lie between PT1S and PT60S")
+        values["webhook_timeout"] = timeout
+    if env.get("BOOKING_WEBHOOK_RETRY_FOR"):
+        retry_for = _duration(env, "BOOKING_WEBHOOK_RETRY_FOR")
+        if retry_for <= timedelta(0):
+            raise SettingsError("BOOKING_WEBHOOK_RETRY_FOR must be a positive duration, e.g. P1D")
+        values["webhook_retry_for"] = retry_for
+    if env.get("BOOKING_WEBHOOK_PRIVATE_NETWORKS"):
+        choice = env["BOOKING_WEBHOOK_PRIVATE_NETWORKS"].strip().lower()
+        if choice not in ("allow", "deny"):
+            raise SettingsError(f"BOOKING_WEBHOOK_PRIVATE_NETWORKS must be allow or deny; got {choice!r}")
+        values["webhook_private_networks"] = choice
+    return values
 
 
 API_ROLES = ("service", "auditor", "operator")

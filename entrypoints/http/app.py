@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
-from entrypoints.http import audit, commands, events, health, reads
+from entrypoints.http import audit, commands, events, health, reads, webhooks
 from entrypoints.http.auth import TokenAuthority
 from entrypoints.http.middleware import AccessLog, BodyLimit
 from entrypoints.http.problems import install_problem_handlers, problems_as_problem_json
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from commands.service import BookingService
     from projections.queries import ReadModels
 
-ROUTERS = (health.router, commands.router, reads.router, audit.router, events.router)
+ROUTERS = (health.router, commands.router, reads.router, audit.router, events.router, webhooks.router)
 
 
 def operation_id(route: APIRoute) -> str:

@@ -36,6 +36,7 @@ def configure_logging(level: int = logging.INFO) -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per webhook request is noise
     show_connection_errors()
 
 

@@ -7,9 +7,13 @@ answer may grow a field without breaking an older client.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+Action = Literal["confirm", "decline", "reschedule", "cancel", "joined", "complete", "no-show"]
+"""An action, spelled as the route segment that runs it (``domain.lifecycle.ACTIONS``)."""
+Change = Literal["free", "forfeit", "not_allowed"]
 
 
 class Answer(BaseModel):
@@ -72,7 +76,9 @@ class RoomSession(Answer):
     confirm_by: str
     free_until: str
     cancel_is_free_now: bool
-    allowed_actions: list[str]
+    allowed_actions: list[Action] = Field(
+        description="exactly the commands a party allowed to take them would have accepted at this instant"
+    )
     joined_at: str | None
     policy_version: str
 
@@ -144,7 +150,9 @@ class BookingState(Answer):
     absent_party: str | None
     forfeited_credits: int
     restored_credits: int
-    allowed_actions: list[str]
+    allowed_actions: list[Action] = Field(
+        description="exactly the commands a party allowed to take them would have accepted at this instant"
+    )
     policy_version: str
     version: int
 
@@ -155,14 +163,46 @@ class BookingAsOf(Answer):
     as_of: str
     booking_id: str
     version: int
-    allowed_actions: list[str]
+    allowed_actions: list[Action] = Field(
+        description="exactly the commands a party allowed to take them would have accepted at this instant"
+    )
+
+
+class NotBookable(Answer):
+    code: str
+    detail: str
+
+
+class PreviewStage(Answer):
+    from_: str | None = Field(alias="from")
+    until: str | None
+    change: Change
+    statement: str
+
+
+class PolicyPreview(Answer):
+    """For a prospective start and now: the deadlines, whether it can be booked now (and why
+    not), and what a change would cost at each stage."""
+
+    starts_at: str
+    ends_at: str
+    confirm_by: str
+    free_until: str
+    bookable_now: bool
+    not_bookable: NotBookable | None
+    policy_version: str
+    stages: list[PreviewStage]
+    statements: list[str]
 
 
 class PolicyReview(Answer):
-    """What a member cancel or reschedule would do now."""
+    """What a member cancel or reschedule would do now; with ``?starts_at=``, what
+    rescheduling to that start would mean (``reschedule_to``)."""
 
-    cancel: str
-    reschedule: str
+    cancel: Change
+    reschedule: Change
+    allowed_actions: list[Action]
+    reschedule_to: PolicyPreview | None = None
     free: bool
     why: str
     free_until: str
@@ -170,11 +210,6 @@ class PolicyReview(Answer):
     policy_version: str
     policy: str
     requires_accept_forfeit: bool
-
-
-class PolicyPreview(Answer):
-    """For a prospective start and now: the deadlines, whether it can be booked now, and what a
-    change would cost at each stage."""
 
 
 class PolicyInForce(Answer):

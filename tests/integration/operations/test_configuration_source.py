@@ -13,7 +13,11 @@ from commands.clock import SystemClock
 from commands.service import BookingService
 
 REPOSITORY = Path(__file__).resolve().parents[3]
-PACKAGES = ("domain", "commands", "projections", "scheduler", "entrypoints", "audit")
+PACKAGES = sorted(
+    path.parent.name
+    for path in REPOSITORY.glob("*/__init__.py")
+    if path.parent.name not in ("tests", "bench", "build")
+)  # every package of the product
 
 LIBRARY_VARIABLES = {
     "BOOKING_PERSISTENCE_MODULE": "eventsourcing.popo",

@@ -1,0 +1,87 @@
+"""``booking deliver``: the webhook delivery process (its own service on PostgreSQL).
+
+Follows the event log and posts every matching event to every registered endpoint (see
+``webhooks.delivery``). Safe to kill at any moment: positions advance only after a 2xx, so
+a restart re-sends what was not acknowledged, with the same ``webhook-id``. Exits 0 on
+SIGTERM or SIGINT after the requests in flight. On the embedded SQLite default,
+``booking serve`` runs the same deliverer in its own process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from typing import TYPE_CHECKING
+
+from entrypoints.cli_scheduler import _positive, _stop_on
+from entrypoints.settings import Settings
+
+if TYPE_CHECKING:
+    from webhooks.delivery import DeliverySettings
+
+log = logging.getLogger("booking.webhooks")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("deliver", help="post events to the registered webhook endpoints")
+    parser.add_argument(
+        "--poll-interval", type=_positive, default=0.2, help="seconds between looks for new events (0.2)"
+    )
+    parser.add_argument(
+        "--refresh-interval",
+        type=_positive,
+        default=1.0,
+        help="seconds between re-reads of the registered endpoints (1)",
+    )
+    parser.add_argument(
+        "--retry-base", type=_positive, default=5.0, help="first retry after about this many seconds (5)"
+    )
+    parser.add_argument(
+        "--retry-cap", type=_positive, default=3600.0, help="longest pause between retries, seconds (3600)"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from commands.clock import SystemClock
+    from commands.service import BookingService
+    from entrypoints.http.logs import configure_logging
+    from projections.database import create_read_engine
+    from webhooks.delivery import Deliverer
+    from webhooks.store import WebhookStore
+
+    settings = Settings.from_env()
+    configure_logging()
+    stop = threading.Event()
+    _stop_on(stop, signal.SIGTERM, signal.SIGINT)
+    clock = SystemClock()
+    service = BookingService.open(settings.database_url, clock, settings.policy)
+    engine = create_read_engine(settings.database_url)
+    try:
+        deliverer = Deliverer(service, WebhookStore(engine), clock, delivery_settings(settings, args))
+        log.info("delivering webhooks")
+        deliverer.run_forever(stop)
+    finally:
+        service.close()
+        engine.dispose()
+    return 0
+
+
+def delivery_settings(settings: Settings, args: argparse.Namespace | None = None) -> DeliverySettings:
+    """The deliverer's settings: the environment's, with the command line's intervals."""
+    from webhooks.delivery import DeliverySettings, RetryPolicy
+
+    retry = RetryPolicy(
+        base=getattr(args, "retry_base", 5.0),
+        cap=getattr(args, "retry_cap", 3600.0),
+        give_up_after=settings.webhook_retry_for.total_seconds(),
+    )
+    return DeliverySettings(
+        poll_interval=getattr(args, "poll_interval", 0.2),
+        refresh_interval=getattr(args, "refresh_interval", 1.0),
+        timeout=settings.webhook_timeout.total_seconds(),
+        private_networks=settings.webhook_private_networks,
+        retry=retry,
+    )
