@@ -18,8 +18,8 @@ from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Notification, StoredEvent
 
-from audit.chain import unseal
 from audit.log import PAGE, read_log
+from commands.chain import unseal
 from domain.calendar import ProviderCalendar
 from domain.credits import CreditAccount
 from domain.errors import InvalidInput

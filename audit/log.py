@@ -12,7 +12,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification, StoredEvent
 
-from audit.chain import unseal
+from commands.chain import unseal
 from domain.time import iso
 
 PAGE = 2000

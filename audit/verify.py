@@ -10,7 +10,8 @@ Checks, each breach reported as one sentence naming the stream (and event versio
   that name it;
 - no deadline event is recorded twice for a booking;
 - (``verify_all``) each snapshotted stream's latest snapshot equals the replay of its events;
-- (``verify_all``) the read models equal a rebuild from the events (``projections.verify``).
+- (``verify_all``) the read models equal a rebuild from the events, through the view check
+  its caller passes in (``projections.verify``; this package never imports the views).
 
 Reads only; never repairs anything. Pure over the recorder's rows, so a bench can time it.
 """
@@ -26,9 +27,8 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
-from audit.chain import link, unseal
 from audit.log import decode, event_type, read_log
-from commands.storage import PoolBudget
+from commands.chain import link, unseal
 from domain.booking import COMPLETED, CONFIRMED, NO_SHOW, PENDING, Booking
 from domain.credits import CreditAccount
 from domain.time import iso
@@ -325,25 +325,24 @@ def verify_snapshots(app: Application[UUID], report: Report) -> None:
                 )
 
 
+ViewCheck = Callable[[], Iterable[str]]
+"""Compares the read models with a rebuild from the events; yields one line per difference.
+The entry point passes it in (``projections.verify.verify_views`` over the same database)."""
+
+
 def verify_all(
     app: Application[UUID],
-    database_url: str,
+    views: ViewCheck | None = None,
     progress: Callable[[int], None] | None = None,
-    views: bool = True,
-    pools: PoolBudget | None = None,
 ) -> Report:
-    """The event checks, the latest snapshots, then the views' diff against a rebuild."""
+    """The event checks, the latest snapshots, then (when given) the views' check."""
     report = verify_store(app.recorder, app.mapper, progress)
     verify_snapshots(app, report)
-    if not views:
-        return report
-    try:
-        from projections.verify import verify_views
-    except ImportError:
+    if views is None:
         return report
     report.views_checked = True
     try:
-        differences = verify_views(database_url, pools=pools)
+        differences = list(views())
     except Exception as error:  # never let one check hide the others' findings
         differences = [f"the views cannot be compared: {type(error).__name__}: {error}"]
     report.breaches.extend(f"view: {difference}" for difference in differences)

@@ -35,10 +35,10 @@ import psycopg
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Mapper, StoredEvent
 
-from audit.chain import chain_onto
 from audit.history import booking_history
 from audit.log import read_log
 from audit.verify import verify_store
+from commands.chain import chain_onto
 from commands.clock import ManualClock
 from commands.service import BookingService
 from commands.storage import event_store_env

@@ -28,7 +28,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment, EnvType
 
-from audit.chain import ChainedMapper
+from commands.chain import ChainedMapper
 from commands.clock import SystemClock
 from commands.idempotency import CommandRecord, check_command_id, fingerprint
 from commands.storage import PoolBudget, event_store_env
@@ -123,7 +123,7 @@ class BookingService(Application[UUID]):
         return recordings
 
     def construct_mapper(self) -> Mapper[UUID]:
-        """Every stored event carries its stream's hash-chain link (see ``audit.chain``)."""
+        """Every stored event carries its stream's hash-chain link (see ``commands.chain``)."""
         return ChainedMapper(self.construct_transcoder(), recorder_of=lambda: self.recorder)
 
     # --- rooms, availability, credits ------------------------------------------------------

@@ -7,6 +7,8 @@ machines). Only ``import`` writes, and only into an empty database.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import json
 import sys
 from collections.abc import Iterator
@@ -22,7 +24,9 @@ from audit.history import booking_history, render_timeline
 from audit.verify import verify_all
 from commands.service import BookingService
 from domain.errors import InvalidInput
+from entrypoints.bootstrap import booted
 from entrypoints.settings import Settings
+from projections.verify import verify_views
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -71,12 +75,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 @contextmanager
 def opened(args: argparse.Namespace) -> Iterator[tuple[BookingService, str]]:
     settings = Settings.from_env()
-    url = args.database_url or settings.database_url
-    app = BookingService.open(url, settings.clock(), settings.policy, pools=settings.pools)
-    try:
-        yield app, url
-    finally:
-        app.close()
+    if args.database_url:
+        settings = dataclasses.replace(settings, database_url=args.database_url)
+    with booted(settings) as parts:
+        yield parts.service, parts.database_url
 
 
 @contextmanager
@@ -156,7 +158,10 @@ def run_import(args: argparse.Namespace) -> int:
 
 def run_verify(args: argparse.Namespace) -> int:
     with opened(args) as (app, url), progress_bar(app, args.no_progress or args.json) as tick:
-        report = verify_all(app, url, tick, views=not args.no_views, pools=Settings.from_env().pools)
+        check = (
+            None if args.no_views else functools.partial(verify_views, url, pools=Settings.from_env().pools)
+        )
+        report = verify_all(app, check, tick)
     if args.json:
         _print(report.as_dict())
     else:

@@ -45,27 +45,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from commands.clock import SystemClock
-    from commands.service import BookingService
+    from entrypoints.bootstrap import booted
     from entrypoints.http.logs import configure_logging
-    from projections.database import create_read_engine
-    from webhooks.delivery import Deliverer
-    from webhooks.store import WebhookStore
 
     settings = Settings.from_env()
     configure_logging()
     stop = threading.Event()
     _stop_on(stop, signal.SIGTERM, signal.SIGINT)
-    clock = SystemClock()
-    service = BookingService.open(settings.database_url, clock, settings.policy)
-    engine = create_read_engine(settings.database_url)
-    try:
-        deliverer = Deliverer(service, WebhookStore(engine), clock, delivery_settings(settings, args))
+    with booted(settings) as parts:
+        deliverer = parts.webhook_deliverer(args)
         log.info("delivering webhooks")
         deliverer.run_forever(stop)
-    finally:
-        service.close()
-        engine.dispose()
     return 0
 
 

@@ -17,6 +17,7 @@ from types import FrameType
 
 from tqdm import tqdm
 
+from entrypoints.bootstrap import Booted, boot
 from entrypoints.settings import Settings
 from projections.catalog import VIEW_NAMES
 from projections.rebuild import rebuild_views
@@ -55,29 +56,34 @@ def run_project(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    runner = _open_runner(settings, args, stop)
-    if runner is None:
+    opened = _open_runner(settings, args, stop)
+    if opened is None:
         return 0 if stop.is_set() else 1
+    parts, runner = opened
     try:
         runner.run_forever(stop)
     except TRANSIENT_ERRORS as error:
         print(f"booking: projections stopped, database unavailable: {error}", file=sys.stderr)
         return 1
     finally:
-        runner.close()
+        parts.close()
     return 0
 
 
 def _open_runner(
     settings: Settings, args: argparse.Namespace, stop: threading.Event, give_up_after: float = 60.0
-) -> ProjectionsRunner | None:
-    """The runner, retrying while the database refuses (down, or out of connections)."""
+) -> tuple[Booted, ProjectionsRunner] | None:
+    """The process's parts and runner, retrying while the database refuses (down, or out of
+    connections: the pool's warnings say which)."""
     started, pause = time.monotonic(), 0.5
     while not stop.is_set():
         try:
-            return ProjectionsRunner(
-                settings.database_url, args.poll_interval, batch_size=args.batch_size, pools=settings.pools
-            )
+            parts = boot(settings)
+            try:
+                return parts, parts.projections_runner(args.poll_interval, batch_size=args.batch_size)
+            except BaseException:
+                parts.close()
+                raise
         except TRANSIENT_ERRORS as error:
             if time.monotonic() - started >= give_up_after:
                 print(f"booking: cannot start projecting, database unavailable: {error}", file=sys.stderr)

@@ -14,6 +14,7 @@ import signal
 import threading
 from types import FrameType
 
+from entrypoints.bootstrap import booted
 from entrypoints.settings import Settings
 
 log = logging.getLogger("booking.scheduler")
@@ -40,32 +41,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from commands.service import BookingService
     from entrypoints.http.logs import configure_logging
-    from projections.database import create_read_engine
-    from projections.queries import ReadModels
-    from scheduler.process import DeadlineScheduler
 
     settings = Settings.from_env()
     configure_logging()
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
     stop = threading.Event()
     _stop_on(stop, signal.SIGTERM, signal.SIGINT)
-    clock = settings.clock()
-    service = BookingService.open(settings.database_url, clock, settings.policy, pools=settings.pools)
-    engine = create_read_engine(settings.database_url, settings.pools)
-    scheduler = DeadlineScheduler(
-        service, ReadModels(engine, clock), clock, args.refresh_interval, workers=args.workers
-    )
-    try:
-        scheduler.start()
-        log.info("health", extra={"fields": scheduler.health()})
-        while not stop.wait(args.health_interval):
+    with booted(settings) as parts:
+        scheduler = parts.deadline_scheduler(args.refresh_interval, workers=args.workers)
+        try:
+            scheduler.start()
             log.info("health", extra={"fields": scheduler.health()})
-    finally:
-        scheduler.stop()
-        service.close()
-        engine.dispose()
+            while not stop.wait(args.health_interval):
+                log.info("health", extra={"fields": scheduler.health()})
+        finally:
+            scheduler.stop()
     return 0
 
 

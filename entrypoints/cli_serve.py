@@ -16,6 +16,7 @@ import threading
 from types import FrameType
 from typing import Any
 
+from entrypoints.bootstrap import Booted, booted
 from entrypoints.settings import Settings, SettingsError
 
 GENERATED_ROLE = "operator"
@@ -53,18 +54,10 @@ class InProcessWorkers:
     """The projections runner (a thread), the deadline scheduler and the webhook deliverer
     (a thread), for the embedded default."""
 
-    def __init__(self, settings: Settings, service: Any, read_models: Any, clock: Any) -> None:
-        from entrypoints.cli_deliver import delivery_settings
-        from projections.runner import ProjectionsRunner
-        from scheduler.process import DeadlineScheduler
-        from webhooks.delivery import Deliverer
-        from webhooks.store import WebhookStore
-
-        self.runner = ProjectionsRunner(settings.database_url)
-        self.scheduler = DeadlineScheduler(service, read_models, clock)
-        self.deliverer = Deliverer(
-            service, WebhookStore(read_models.engine), clock, delivery_settings(settings)
-        )
+    def __init__(self, parts: Booted) -> None:
+        self.runner = parts.projections_runner()
+        self.scheduler = parts.deadline_scheduler()
+        self.deliverer = parts.webhook_deliverer()
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self.runner.run_forever, args=(self._stop,), name="projections", daemon=True
@@ -84,46 +77,37 @@ class InProcessWorkers:
         self._stop.set()
         self._thread.join(timeout=10)
         self._delivery.join(timeout=20)
-        self.runner.close()
 
 
 def run(args: argparse.Namespace) -> int:
 
-    from commands.service import BookingService
     from entrypoints.http.app import create_app
     from entrypoints.http.logs import configure_logging
     from entrypoints.http.server import server as bounded_server
-    from projections.database import create_read_engine
-    from projections.queries import ReadModels
 
     settings, generated = with_tokens(Settings.from_env())
     host = args.host or settings.http_host
     port = args.port if args.port is not None else settings.http_port
     configure_logging()
-    clock = settings.clock()
-    service = BookingService.open(settings.database_url, clock, settings.policy, pools=settings.pools)
-    engine = create_read_engine(settings.database_url, settings.pools)
-    workers: InProcessWorkers | None = None
-    app: Any = None
-    try:
-        read_models = ReadModels(engine, clock)
-        app = create_app(settings, service, read_models)
-        if settings.is_embedded and not args.api_only:
-            workers = InProcessWorkers(settings, service, read_models, clock)
-            workers.start()
-            app.state.scheduler = workers.scheduler
-        server = bounded_server(app, host, port, settings.http_max_connections)
-        _announce(host, port, generated, workers is not None)
-        _stop_quietly_on(signal.SIGTERM, signal.SIGINT)
-        server.run()
-        return 0 if server.started else 1
-    finally:
-        if workers is not None:
-            workers.stop()
-        if app is not None and getattr(app.state, "commit_signal", None) is not None:
-            app.state.commit_signal.close()
-        service.close()
-        engine.dispose()
+    with booted(settings) as parts:
+        workers: InProcessWorkers | None = None
+        app: Any = None
+        try:
+            app = create_app(settings, parts.service, parts.read_models)
+            if settings.is_embedded and not args.api_only:
+                workers = InProcessWorkers(parts)
+                workers.start()
+                app.state.scheduler = workers.scheduler
+            server = bounded_server(app, host, port, settings.http_max_connections)
+            _announce(host, port, generated, workers is not None)
+            _stop_quietly_on(signal.SIGTERM, signal.SIGINT)
+            server.run()
+            return 0 if server.started else 1
+        finally:
+            if workers is not None:
+                workers.stop()
+            if app is not None and getattr(app.state, "commit_signal", None) is not None:
+                app.state.commit_signal.close()
 
 
 def _announce(host: str, port: int, token: str | None, everything: bool) -> None:

@@ -6,6 +6,7 @@ A simulated clock moves through the story, so deadlines fall due in seconds of r
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from domain.availability import weekly_hours
 from domain.booking import CONFIRMATION
 from domain.errors import ForfeitNotAcknowledged
 from domain.time import iso
+from entrypoints.bootstrap import booted
 from entrypoints.settings import Settings
 
 MEMBER, PROVIDER = "maya", "dr-okafor"
@@ -28,15 +30,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    policy = Settings.from_env().policy
     with tempfile.TemporaryDirectory() as folder:
-        database = Path(folder) / "demo.db"
+        settings = dataclasses.replace(
+            Settings.from_env(), database_url=f"sqlite:///{Path(folder) / 'demo.db'}"
+        )
         clock = ManualClock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))
-        app = BookingService.open(f"sqlite:///{database}", clock, policy)
-        try:
-            tell_story(app, clock)
-        finally:
-            app.close()
+        with booted(settings, clock) as parts:
+            tell_story(parts.service, clock)
     return 0
 
 

@@ -22,8 +22,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from eventsourcing.application import Application
 from eventsourcing.persistence import Notification, PersistenceError
 
+from commands.service import BookingService
 from commands.storage import PoolBudget
 from projections.catalog import build_views
 from projections.database import create_read_engine
@@ -68,14 +70,20 @@ class ProjectionsRunner:
         lag_log_interval: float = 10.0,
         pools: PoolBudget | None = None,
         stall_retry_interval: float = 60.0,
+        service: Application[Any] | None = None,
     ) -> None:
+        """Reads the events through ``service`` (the process's booking service, which the caller
+        keeps and closes); without one, opens its own on ``database_url`` and closes it."""
         self.poll_interval = poll_interval
         self.batch_size = batch_size
         self.give_up_after = give_up_after
         self.lag_log_interval = lag_log_interval
         self.engine = create_read_engine(database_url, pools)
+        self._own_service = service is None
         try:
-            self.log = EventLog(database_url, pools)
+            self.log = EventLog(
+                service if service is not None else BookingService.open(database_url, pools=pools)
+            )
         except BaseException:
             self.engine.dispose()
             raise
@@ -250,5 +258,6 @@ class ProjectionsRunner:
         return {name: max(0, head - position) for name, position in self.positions().items()}
 
     def close(self) -> None:
-        self.log.close()
+        if self._own_service:
+            self.log.app.close()
         self.engine.dispose()

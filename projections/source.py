@@ -12,16 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
-
-from commands.service import BookingService
-from commands.storage import PoolBudget
 
 
 class EventLog:
-    def __init__(self, database_url: str, pools: PoolBudget | None = None) -> None:
-        # The service is only used for its recorder and mapper; no command is ever run here.
-        self.app = BookingService.open(database_url, pools=pools)
+    """The notification log of ``app``, the process's booking service (never used to command)."""
+
+    def __init__(self, app: Application[Any]) -> None:
+        self.app = app
 
     def head(self) -> int:
         """The highest notification id recorded so far (0 when there is none)."""
@@ -33,6 +32,3 @@ class EventLog:
 
     def decode(self, notification: Notification) -> Any:
         return self.app.mapper.to_domain_event(notification)
-
-    def close(self) -> None:
-        self.app.close()

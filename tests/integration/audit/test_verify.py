@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
 import pytest
 
-from audit.chain import link, seal, unseal
 from audit.verify import verify_all, verify_store
+from commands.chain import link, seal, unseal
 from commands.clock import ManualClock
 from commands.service import BookingService
 from commands.storage import event_store_env
 from domain.credits import CreditAccount
 from projections.runner import ProjectionsRunner
+from projections.verify import verify_views
 from tests.integration.audit.conftest import events_table, originator, run_sql
 from tests.integration.audit.story import MEMBER, Story
 
@@ -48,7 +50,7 @@ def test_verify_passes_on_the_clean_story_including_the_views(
     service: BookingService, story: Story, database_url: str
 ) -> None:
     catch_up_views(database_url)
-    report = verify_all(service, database_url)
+    report = verify_all(service, functools.partial(verify_views, database_url))
     assert report.breaches == []
     assert report.ok and report.views_checked
     assert report.events == service.recorder.max_notification_id()
@@ -116,7 +118,7 @@ def test_a_corrupted_view_row_is_named(service: BookingService, story: Story, da
     run_sql(
         database_url, "UPDATE credit_balances SET available = available + 5 WHERE member_id = %s", (MEMBER,)
     )
-    report = verify_all(service, database_url)
+    report = verify_all(service, functools.partial(verify_views, database_url))
     assert report.breaches and all(b.startswith("view: ") for b in report.breaches)
     assert any("credit_balances" in b for b in report.breaches)
 
@@ -134,7 +136,7 @@ def test_chains_stay_whole_across_snapshots_restarts_and_retried_conflicts(datab
     try:
         assert app.snapshots is not None
         assert list(app.snapshots.get(CreditAccount.id_for(MEMBER)))  # a snapshot was taken
-        report = verify_all(app, database_url, views=False)
+        report = verify_all(app)
         assert report.breaches == [] and report.events == 76 and report.snapshots_checked == 1
     finally:
         app.close()
@@ -156,7 +158,7 @@ def test_an_edited_snapshot_is_named(database_url: str) -> None:
                 originator(database_url, str(account)),
             ),
         )
-        report = verify_all(app, database_url, views=False)
+        report = verify_all(app)
         assert report.breaches == [
             f"snapshot of stream {account} v50 (CreditAccount): differs from the replay of its events "
             "(edited?); delete it to make the service replay the events"

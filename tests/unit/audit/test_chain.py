@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from eventsourcing.application import Application
 
-from audit.chain import ChainedMapper, link, seal, unseal
+from commands.chain import ChainedMapper, link, seal, unseal
 from domain.actors import Actor
 from domain.credits import CreditAccount
 

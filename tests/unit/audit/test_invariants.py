@@ -13,8 +13,8 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Mapper, Notification
 
-from audit.chain import chain_onto
 from audit.verify import Report, verify_rows
+from commands.chain import chain_onto
 from domain.actors import SCHEDULER, Actor
 from domain.booking import Booking
 from domain.calendar import ProviderCalendar
