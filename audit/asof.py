@@ -15,7 +15,7 @@ from eventsourcing.application import Application
 from audit.history import booking_events
 from audit.log import event_type, plain
 from domain.booking import Booking
-from domain.credits import CreditAccount
+from domain.credits import CreditAccount, ledger_credits
 from domain.errors import InvalidInput, NotFound
 from domain.time import iso, to_utc
 
@@ -84,7 +84,7 @@ def ledger_as_of(app: Application[UUID], member_id: str, at: datetime | str | No
         "as_of": _as_of(at, None) if at is not None else iso(account.modified_on),
         "version": account.version,
         "balance": account.balance(),
-        "credits": plain(account.credits),
+        "credits": plain(ledger_credits(events)),
         "movements": [
             {
                 "version": e.originator_version,

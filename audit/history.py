@@ -63,6 +63,7 @@ def _entry(stream: str, event: Any, policy_version: str) -> dict[str, Any]:
         "stream": stream,
         "version": event.originator_version,
         "type": event_type(event),
+        "aggregate": type(event).__qualname__.split(".")[0],  # Booking.CreditForfeited vs CreditAccount's
         "at": iso(event.timestamp),
         "actor": getattr(event, "actor", None),
         "policy_version": policy_version,

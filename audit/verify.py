@@ -30,7 +30,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 from audit.log import decode, event_type, read_log
 from commands.chain import link, unseal
 from domain.booking import COMPLETED, CONFIRMED, NO_SHOW, PENDING, Booking
-from domain.credits import CreditAccount
+from domain.credits import CREDIT_MOVES, CreditAccount
 from domain.time import iso
 
 OCCUPYING = (PENDING, CONFIRMED, COMPLETED, NO_SHOW)
@@ -162,23 +162,16 @@ class _Checker:
         if isinstance(event, Booking.SessionCompleted | Booking.NoShowRecorded):
             self.deadlines[booking_id]["session end (completed or no-show)"] += 1
 
-    LEDGER_MOVES: dict[str, tuple[str, tuple[str, ...]]] = {
-        "CreditHeld": ("held", ("available",)),
-        "CreditReleased": ("released", ("held",)),
-        "CreditConsumed": ("consumed", ("held",)),
-        "CreditForfeited": ("forfeited", ("held",)),
-        "CreditRestored": ("restored", ("forfeited",)),
-    }
-
     def _ledger_event(self, event: Any, account: CreditAccount | None, where: str) -> None:
         name = event_type(event)
         if name == "CreditsAdded" and account is not None:
             self.added[account.member_id] += event.count
-        if name not in self.LEDGER_MOVES or account is None:
+        move = CREDIT_MOVES.get(type(event))
+        if move is None or account is None:
             return
-        movement, allowed = self.LEDGER_MOVES[name]
+        movement, allowed = move.movement, (move.leaves,)
         self.ledger_side[event.booking_id][movement, event.credit_id] += 1
-        credit = account.credits.get(event.credit_id)
+        credit = account.credit(event.credit_id)
         if credit is None:
             self.breach(
                 f"{where}: member {account.member_id}: {name} of credit {event.credit_id}, never added"
@@ -212,7 +205,7 @@ class _Checker:
             if not isinstance(account, CreditAccount):
                 continue
             added = self.added.get(account.member_id, 0)
-            statuses = Counter(c["status"] for c in account.credits.values())
+            statuses = Counter({k: v for k, v in account.balance().items() if v})
             if sum(statuses.values()) != added or set(statuses) - {
                 "available",
                 "held",

@@ -71,7 +71,7 @@ def prepare(service: BookingService, clients: int, pairs: int, tag: str) -> list
         for group in range(-(-pairs // GROUP)):
             member, provider = f"{tag}m{client}-{group}", f"{tag}p{client}-{group}"
             service.publish_availability(provider, ALL_DAY, actor=f"provider:{provider}")
-            service.add_credits(member, "purchase", GROUP)
+            service.add_credits(member, "purchase", GROUP, "bench")
             mine.append(str(service.open_room(member, provider)["room_id"]))
         rooms.append(mine)
     return rooms
@@ -154,6 +154,11 @@ def run_one(backend: str, database_url: str, clients: int, pairs: int, admin_url
 
 INSERT_ONE_ROW = "INSERT INTO bench_insert (payload) VALUES ('one row');\n"
 LOCKED_INSERT = "BEGIN;\nLOCK TABLE bench_insert IN EXCLUSIVE MODE;\n" + INSERT_ONE_ROW + "COMMIT;\n"
+# The lock-bound ceiling of a command's write: three rows in one transaction under the lock.
+LOCKED_THREE_ROWS = (
+    "BEGIN;\nLOCK TABLE bench_insert IN EXCLUSIVE MODE;\n"
+    "INSERT INTO bench_insert (payload) VALUES ('row 1'), ('row 2'), ('row 3');\nCOMMIT;\n"
+)
 
 
 def pgbench_tps(db_url: str, seconds: int, transaction: str = INSERT_ONE_ROW) -> float:
@@ -236,11 +241,13 @@ def main() -> int:
                 )
                 report(results[-1])
         # Alternate the plain and the locked script so that load from other work hits both alike.
-        plain_runs, locked_runs = [], []
+        plain_runs, locked_runs, three_runs = [], [], []
         for _ in range(args.pgbench_repeats):
             plain_runs.append(pgbench_tps(scratch_url, args.pgbench_seconds))
             locked_runs.append(pgbench_tps(scratch_url, args.pgbench_seconds, LOCKED_INSERT))
+            three_runs.append(pgbench_tps(scratch_url, args.pgbench_seconds, LOCKED_THREE_ROWS))
         tps, locked_tps = statistics.median(plain_runs), statistics.median(locked_runs)
+        three_tps = statistics.median(three_runs)
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
         admin.close()
@@ -254,11 +261,16 @@ def main() -> int:
         f"pgbench, the same INSERT after LOCK TABLE ... IN EXCLUSIVE MODE (the library's pattern): "
         f"{locked_tps:.0f} tps (runs: {', '.join(f'{t:.0f}' for t in locked_runs)})"
     )
+    print(
+        f"pgbench, three rows in one transaction under that lock (the lock-bound ceiling): "
+        f"{three_tps:.0f} tps (runs: {', '.join(f'{t:.0f}' for t in three_runs)})"
+    )
     for r in results:
         if r.backend == "postgres":
             print(
                 f"ratio postgres {r.clients} client(s): {r.per_second:.0f} commands/s / {tps:.0f} tps "
-                f"= {r.per_second / tps:.3f}"
+                f"= {r.per_second / tps:.3f}; / {three_tps:.0f} locked 3-row tps = "
+                f"{r.per_second / three_tps:.2f}"
             )
     print("\nreproduce: PYTHONPATH=. python -m bench.core " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     return 0

@@ -95,7 +95,7 @@ def book_burst(service: BookingService, count: int) -> list[str]:
         member, provider = f"bench-member-{i}", f"bench-provider-{i}"
         service.publish_availability(provider, ALL_DAY, actor=f"provider:{provider}")
         room = service.open_room(member, provider)["room_id"]
-        service.add_credits(member, "purchase", 1, actor=f"member:{member}")
+        service.add_credits(member, "purchase", 1, "bench", actor=f"member:{member}")
         return str(service.reserve_session(room, START, 60, "video", actor=f"member:{member}")["booking_id"])
 
     with ThreadPoolExecutor(4) as pool:

@@ -9,15 +9,17 @@ a version conflict and honouring caller-chosen command ids. Refused commands rai
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import Any, ClassVar, TypeVar, cast
 from uuid import UUID
 
 import eventsourcing.postgres
 import psycopg_pool
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import Application, ProcessingEvent, project_aggregate
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
     InfrastructureFactory,
@@ -28,6 +30,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment, EnvType
 
+from commands.cache import AggregateCache, is_immutable, private_copy
 from commands.chain import ChainedMapper
 from commands.clock import SystemClock
 from commands.idempotency import CommandRecord, check_command_id, fingerprint
@@ -35,7 +38,8 @@ from commands.storage import PoolBudget, event_store_env
 from domain.actors import SCHEDULER, Actor
 from domain.booking import Booking
 from domain.calendar import ProviderCalendar, check_length
-from domain.credits import CreditAccount
+from domain.credit_reference import CreditReference
+from domain.credits import CreditAccount, check_addition
 from domain.errors import BookingError, ConcurrencyConflict, InvalidInput, NotFound
 from domain.policy import Policy
 from domain.preview import preview
@@ -49,6 +53,7 @@ MAX_ATTEMPTS = 12
 OVERFLOW_IDLE_SECONDS = 60.0
 REFUSED_WAIT = 0.25
 MAX_TEXT = 2000
+CACHE_SIZE = 5000  # aggregates kept per service object
 
 
 class BookingService(Application[UUID]):
@@ -60,6 +65,8 @@ class BookingService(Application[UUID]):
 
     def __init__(self, clock: Clock, policy: Policy | None = None, env: dict[str, str] | None = None) -> None:
         super().__init__(env=env)
+        self._cache = AggregateCache(CACHE_SIZE)
+        self._local = threading.local()
         self.clock = clock
         self.policy = policy or Policy()
 
@@ -136,9 +143,18 @@ class BookingService(Application[UUID]):
         actor: str | Actor = "system:service",
         command_id: str | None = None,
     ) -> dict[str, Any]:
+        """Open the member's room with the provider, or answer the one already open
+        (``created`` tells which): there is one room per member and provider."""
+
         def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
-            room = Room.open(member_id, provider_id, Actor.parse(actor), now)
-            return [room], {"room_id": str(room.id), "member_id": member_id, "provider_id": provider_id}
+            opener = Actor.parse(actor)
+            Room.check_may_open(member_id, provider_id, opener)
+            outcome = {"member_id": member_id, "provider_id": provider_id}
+            existing = self._find(Room, Room.id_for(member_id, provider_id))
+            if existing is not None:
+                return [], {"room_id": str(existing.id), **outcome, "created": False}
+            room = Room.open(member_id, provider_id, opener, now)
+            return [room], {"room_id": str(room.id), **outcome, "created": True}
 
         return self._execute(
             "open_room",
@@ -172,17 +188,29 @@ class BookingService(Application[UUID]):
         member_id: str,
         source: str,
         count: int,
-        reference: str = "",
+        reference: str,
         *,
         actor: str | Actor = "system:service",
         command_id: str | None = None,
     ) -> dict[str, Any]:
-        """Purchase (source ``purchase``) or grant (``insurance``, ``employer``) credits."""
+        """Purchase (source ``purchase``) or grant (``insurance``, ``employer``) credits.
+
+        A reference adds credits once per member: repeated with the same count and source it
+        answers the first outcome and adds nothing; with another count or source it is refused
+        (``reference_conflict``).
+        """
 
         def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
+            adder = Actor.parse(actor)
+            check_addition(member_id, source, count, reference, adder)
+            used = self._find(CreditReference, CreditReference.id_for(member_id, reference))
+            if used is not None:
+                used.check_repeat(source, count)
+                return [], used.outcome()
             account = self._account(member_id, now)
-            account.add(source, count, reference, Actor.parse(actor), now)
-            return [account], {"member_id": member_id, "balance": account.balance()}
+            account.add(source, count, reference, adder, now)
+            use = CreditReference.use(member_id, reference, source, count, account.balance(), adder, now)
+            return [use, account], use.outcome()  # the position is the credits' event
 
         return self._execute(
             "add_credits",
@@ -443,9 +471,15 @@ class BookingService(Application[UUID]):
     def _execute(
         self, command: str, arguments: dict[str, Any], command_id: str | None, decide: Decision
     ) -> dict[str, Any]:
-        """Decide and save atomically; retry on version conflicts; replay known command ids."""
+        """Decide and save atomically; retry on version conflicts; replay known command ids.
+
+        Aggregates come from the cache without a read; a stale one is caught by the store's
+        version check (evicted and reloaded), and a decision that refuses, or that relied on a
+        cached aggregate it does not save, is taken again on freshly read aggregates first.
+        """
         digest = fingerprint(command, arguments)
         record_id = CommandRecord.id_for(check_command_id(command_id)) if command_id is not None else None
+        fresh = False
         for attempt in range(MAX_ATTEMPTS):
             if record_id is not None:
                 existing = self._find(CommandRecord, record_id)
@@ -455,25 +489,62 @@ class BookingService(Application[UUID]):
                         "position": self.recorder.max_notification_id(),
                     }
             now = self.clock.now()
+            loads = self._begin_attempt(fresh)
             try:
                 aggregates, outcome = decide(now)
             except BookingError:
+                if loads.unchecked:
+                    self._evict(loads.unchecked)  # refused on possibly stale state: decide again
+                    fresh = True
+                    continue
                 # A concurrent twin (same command id) may have just committed and changed the
                 # state this decision refused on: then answer with the twin's outcome.
                 if record_id is not None and self._find(CommandRecord, record_id) is not None:
                     continue
                 raise
+            finally:
+                self._local.loads = None
+            if not self._unchanged_are_current(loads):
+                fresh = True
+                continue
             aggregates = list({id(a): a for a in aggregates}.values())
             if command_id is not None:
                 aggregates = [*aggregates, CommandRecord.record(command_id, command, digest, outcome, now)]
+            if not aggregates:
+                # Nothing to record (the answer is already in the store): the head includes it.
+                return {**outcome, "position": self.recorder.max_notification_id()}
             try:
                 recordings = self.save(*aggregates)
             except IntegrityError:
+                self._evict([*loads.unchecked, *aggregates])
+                fresh = True
                 time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
                 continue
+            for aggregate in aggregates:
+                self._cache.put(aggregate)
             position = max((r.notification.id for r in recordings), default=None)
             return {**outcome, "position": position}
         raise ConcurrencyConflict(f"{command} kept conflicting with concurrent changes; try again")
+
+    def _begin_attempt(self, fresh: bool) -> _Loads:
+        loads = _Loads(fresh)
+        self._local.loads = loads
+        return loads
+
+    def _unchanged_are_current(self, loads: _Loads) -> bool:
+        """Cached aggregates the decision read but does not change escape the version check
+        at save, so check that no event was recorded after them (else evict them)."""
+        stale = [
+            a
+            for a in loads.unchecked
+            if not a.pending_events and self.recorder.select_events(a.id, gt=a.version, limit=1)
+        ]
+        self._evict(stale)
+        return not stale
+
+    def _evict(self, aggregates: Sequence[Aggregate]) -> None:
+        for aggregate in aggregates:
+            self._cache.evict(aggregate.id)
 
     def _load(self, cls: type[A], ident: str | UUID, what: str, version: int | None = None) -> A:
         try:
@@ -488,11 +559,56 @@ class BookingService(Application[UUID]):
         return aggregate
 
     def _find(self, cls: type[A], uuid: UUID, version: int | None = None) -> A | None:
-        try:
-            aggregate: Aggregate = self.repository.get(uuid, version=version)
-        except AggregateNotFoundError:
+        """A private copy of the aggregate. Inside a command's first attempt, straight from
+        the cache (checked later); otherwise brought up to date with the store first."""
+        if version is not None:
+            return self._reconstruct(cls, uuid, version)
+        cached = self._cache.get(uuid)
+        if cached is None:
+            loaded = self._reconstruct(cls, uuid, None)
+            if loaded is not None:
+                self._cache.put(private_copy(loaded))
+            return loaded
+        if not isinstance(cached, cls):
             return None
+        aggregate = private_copy(cached)
+        if is_immutable(cls):
+            return aggregate
+        loads: _Loads | None = getattr(self._local, "loads", None)
+        if loads is not None and not loads.fresh:
+            loads.unchecked.append(aggregate)
+            return aggregate
+        new_events = list(self.events.get(uuid, gt=aggregate.version))
+        if new_events:
+            aggregate = cast(A, project_aggregate(aggregate, new_events))
+            self._cache.put(private_copy(aggregate))
+        return aggregate
+
+    def _reconstruct(self, cls: type[A], uuid: UUID, version: int | None) -> A | None:
+        """Replay from the latest snapshot (only read for classes that take them)."""
+        snapshots: list[Any] = []
+        if self.snapshots is not None and cls in self.snapshotting_intervals:
+            snapshots = list(self.snapshots.get(uuid, desc=True, limit=1, lte=version))
+        gt = snapshots[0].originator_version if snapshots else None
+        aggregate = project_aggregate(None, chain(snapshots, self.events.get(uuid, gt=gt, lte=version)))
         return aggregate if isinstance(aggregate, cls) else None
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        """Snapshot from the saved aggregate itself when it is at the snapshot's version
+        (no read); otherwise as the library does."""
+        if self.snapshots is None:
+            return
+        for event in processing_event.events:
+            aggregate = processing_event.aggregates.get(event.originator_id)
+            interval = self.snapshotting_intervals.get(type(aggregate))  # type: ignore[arg-type]
+            if aggregate is None or interval is None or event.originator_version % interval:
+                continue
+            if aggregate.version == event.originator_version:
+                snapshot_class = getattr(type(aggregate), "Snapshot", type(self).snapshot_class)
+                assert snapshot_class is not None
+                self.snapshots.put([snapshot_class.take(aggregate)])
+            else:
+                self.take_snapshot(event.originator_id, version=event.originator_version)
 
     def _account(self, member_id: str, now: datetime) -> CreditAccount:
         return self._find(CreditAccount, CreditAccount.id_for(member_id)) or CreditAccount.open(
@@ -608,6 +724,14 @@ def _check_text(value: object, name: str) -> None:
 def _check_flag(value: object, name: str) -> None:
     if not isinstance(value, bool):
         raise InvalidInput(f"{name} must be true or false")
+
+
+class _Loads:
+    """What one attempt of a command took from the cache without reading the store."""
+
+    def __init__(self, fresh: bool) -> None:
+        self.fresh = fresh
+        self.unchecked: list[Aggregate] = []
 
 
 __all__ = ["SCHEDULER", "BookingService", "booking_outcome"]

@@ -44,12 +44,8 @@ def event_store_env(database_url: str, pools: PoolBudget | None = None) -> dict[
     """
     pools = pools or PoolBudget()
     url = urlparse(database_url)
-    cache = {
-        # Cached aggregates are fast-forwarded from the store on every get (so other processes'
-        # writes are seen) and deep-copied for each command (so a refused command can't dirty them).
-        "AGGREGATE_CACHE_MAXSIZE": "5000",
-        "AGGREGATE_CACHE_FASTFORWARD": "y",
-    }
+    # The library's aggregate cache stays off: the service keeps its own (commands/cache.py).
+    cache: dict[str, str] = {}
     if url.scheme == "sqlite":
         path = unquote(url.path)[1:]  # sqlite:///rel/path -> rel/path; sqlite:////abs -> /abs
         if not path:
@@ -72,6 +68,8 @@ def event_store_env(database_url: str, pools: PoolBudget | None = None) -> dict[
             "POSTGRES_USER": unquote(url.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(url.password or ""),
             "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
+            # Writes a command's events in one round trip, keeping the library's table lock.
+            "APPLICATION_RECORDER_TOPIC": "commands.recorder:OneTripPostgresRecorder",
             # psycopg's pool: min_size = size (opened on first use), max_size = size + overflow.
             "POSTGRES_POOL_SIZE": str(pools.size),
             "POSTGRES_MAX_OVERFLOW": str(pools.max_overflow),

@@ -57,6 +57,25 @@ SESSION_END = "session_end"
 DEADLINE_KINDS = (CONFIRMATION, FREE_CANCELLATION, SESSION_END)
 
 
+def current_deadlines(
+    status: str,
+    confirm_by: datetime,
+    free_until: datetime,
+    session_end_due: datetime,
+    free_cancellation_closed: datetime | None,
+) -> list[tuple[str, datetime]]:
+    """The deadlines a booking in this state still has, as (kind, due) pairs: the one rule the
+    aggregate decides by and the pending-deadlines view lists by."""
+    current: list[tuple[str, datetime]] = []
+    if status == PENDING:
+        current.append((CONFIRMATION, confirm_by))
+    if status in (PENDING, CONFIRMED) and free_cancellation_closed != free_until:
+        current.append((FREE_CANCELLATION, free_until))
+    if status == CONFIRMED:
+        current.append((SESSION_END, session_end_due))
+    return current
+
+
 class Booking(Aggregate):
     class SessionReserved(Aggregate.Created):
         room_id: str
@@ -402,25 +421,14 @@ class Booking(Aggregate):
         return True
 
     def deadline_is_current(self, kind: str, due: datetime) -> bool:
-        if kind == CONFIRMATION:
-            return self.status == PENDING and due == self.confirm_by
-        if kind == FREE_CANCELLATION:
-            return (
-                self.status in (PENDING, CONFIRMED)
-                and due == self.free_until
-                and self.free_cancellation_closed != due
-            )
-        if kind == SESSION_END:
-            return self.status == CONFIRMED and due == self.session_end_due
-        raise InvalidInput(f"deadline kind must be one of {', '.join(DEADLINE_KINDS)}; got {kind!r}")
+        if kind not in DEADLINE_KINDS:
+            raise InvalidInput(f"deadline kind must be one of {', '.join(DEADLINE_KINDS)}; got {kind!r}")
+        return (kind, due) in self.pending_deadlines()
 
     def pending_deadlines(self) -> list[tuple[str, datetime]]:
-        candidates = (
-            (CONFIRMATION, self.confirm_by),
-            (FREE_CANCELLATION, self.free_until),
-            (SESSION_END, self.session_end_due),
+        return current_deadlines(
+            self.status, self.confirm_by, self.free_until, self.session_end_due, self.free_cancellation_closed
         )
-        return [(k, due) for k, due in candidates if self.deadline_is_current(k, due)]
 
     def overdue_deadlines(self, now: datetime) -> list[tuple[str, datetime]]:
         """Due deadlines that decide the booking's fate (expiry, session end), oldest first.

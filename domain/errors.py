@@ -53,6 +53,12 @@ class ForfeitNotAcknowledged(BookingError):
     code = "forfeit_not_acknowledged"
 
 
+class ReferenceConflict(BookingError):
+    """A payment or authorisation reference was already used with another count or source."""
+
+    code = "reference_conflict"
+
+
 class IdempotencyConflict(BookingError):
     """A command id was reused with other arguments."""
 
@@ -76,6 +82,7 @@ ERROR_TYPES: tuple[type[BookingError], ...] = (
     TooFarAhead,
     NoCreditAvailable,
     ForfeitNotAcknowledged,
+    ReferenceConflict,
     IdempotencyConflict,
     ConcurrencyConflict,
 )

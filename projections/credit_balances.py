@@ -15,20 +15,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from domain.credits import SOURCES, CreditAccount
+from domain.credits import CREDIT_MOVES, SOURCES, CreditAccount
 from projections.buffer import RowBuffer
 from projections.view import Handler, View
 
 CACHE_LIMIT = 200_000
 COUNTS = ("available", "held", "consumed", "forfeited", "restored")
 
-# status moves of one credit: (count decremented, count incremented)
+# status moves of one credit: (count decremented, count incremented), from the domain's table
 MOVES: dict[type, tuple[str, str]] = {
-    CreditAccount.CreditHeld: ("available", "held"),
-    CreditAccount.CreditReleased: ("held", "available"),
-    CreditAccount.CreditConsumed: ("held", "consumed"),
-    CreditAccount.CreditForfeited: ("held", "forfeited"),
-    CreditAccount.CreditRestored: ("forfeited", "available"),
+    event: (move.leaves, move.enters) for event, move in CREDIT_MOVES.items()
 }
 
 

@@ -1,15 +1,13 @@
 """PendingDeadline: one deadline the scheduler must fire, as the pending-deadlines view holds it.
 
-Also the pure rule deciding which of a booking's deadlines are still current; it mirrors
-``Booking.deadline_is_current`` and must never read the clock.
+Which of a booking's deadlines are still current is ``domain.booking.current_deadlines``, the
+rule the aggregate itself decides by.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-
-from domain.booking import CONFIRMATION, CONFIRMED, FREE_CANCELLATION, PENDING, SESSION_END
 
 
 @dataclass(frozen=True)
@@ -24,21 +22,3 @@ class PendingDeadline:
     kind: str
     due: datetime
     booking_version: int
-
-
-def current_deadlines(
-    status: str,
-    confirm_by: datetime,
-    free_until: datetime,
-    session_end_due: datetime,
-    free_cancellation_closed: datetime | None,
-) -> list[tuple[str, datetime]]:
-    """The deadlines still to fire for a booking in this state, as (kind, due) pairs."""
-    current: list[tuple[str, datetime]] = []
-    if status == PENDING:
-        current.append((CONFIRMATION, confirm_by))
-    if status in (PENDING, CONFIRMED) and free_cancellation_closed != free_until:
-        current.append((FREE_CANCELLATION, free_until))
-    if status == CONFIRMED:
-        current.append((SESSION_END, session_end_due))
-    return current

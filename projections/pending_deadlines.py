@@ -1,7 +1,7 @@
 """Pending deadlines view: every deadline the scheduler still has to fire.
 
 Applies Booking events only. It keeps, per booking, the state the deadline rule needs
-(``deadlines.current_deadlines``, the same rule as ``Booking.deadline_is_current``) and
+(``domain.booking.current_deadlines``, the rule the booking itself decides by) and
 rewrites the booking's deadline rows from it: rows vanish when the deadline event is
 recorded or a confirm, decline, reschedule, cancel, completion or no-show makes them stale.
 ``booking_version`` is the version of the booking's latest event.
@@ -14,9 +14,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from domain.booking import PENDING, Booking
+from domain.booking import PENDING, Booking, current_deadlines
 from projections.buffer import RowBuffer
-from projections.deadlines import current_deadlines
 from projections.room_details import BOOKING_CHANGES, STATUS_AFTER
 from projections.view import Handler, View
 

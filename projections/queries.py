@@ -88,11 +88,12 @@ class ReadModels:
             ).all()
         if not rows:
             return None
-        by_source = {source: dict.fromkeys(COUNTS, 0) for source in SOURCES}
-        for row in rows:
-            by_source[row.source] = {name: int(getattr(row, name)) for name in COUNTS}
-        totals = {name: sum(counts[name] for counts in by_source.values()) for name in COUNTS}
-        return {"member_id": member_id, **totals, "by_source": by_source}
+        return balances_of(member_id, {row.source: row for row in rows})
+
+    @staticmethod
+    def no_credits(member_id: str) -> dict[str, Any]:
+        """The balances of a member who has never had a credit: all zero, same shape."""
+        return balances_of(member_id, {})
 
     # --- pending deadlines -----------------------------------------------------------------
 
@@ -215,3 +216,12 @@ def _policy(version: str, numbers: dict[str, Any]) -> Policy:
     if version not in _POLICIES:
         _POLICIES[version] = Policy.from_dict(numbers)
     return _POLICIES[version]
+
+
+def balances_of(member_id: str, rows: dict[str, Any]) -> dict[str, Any]:
+    """Totals and per-source counts from the view's rows (one per source; missing ones are zero)."""
+    by_source = {source: dict.fromkeys(COUNTS, 0) for source in SOURCES}
+    for source, row in rows.items():
+        by_source[source] = {name: int(getattr(row, name)) for name in COUNTS}
+    totals = {name: sum(counts[name] for counts in by_source.values()) for name in COUNTS}
+    return {"member_id": member_id, **totals, "by_source": by_source}

@@ -3,12 +3,13 @@
 It reads the notification log in batches from the lowest view position and gives each view
 the events above its own position, in one transaction per view and batch (rows and
 position together, see ``tracking.ViewRecorder``). A batch that lost the race to another
-runner rolls back and is re-read, so running two runners is safe, merely wasteful.
+runner rolls back and is re-read, so running two runners is safe, merely wasteful. The
+runner remembers the positions it wrote and re-reads a view's only after a lost race or an
+error.
 
-Following is by polling on both backends: the SQLite recorder has no ``subscribe()``, and
-on PostgreSQL polling one indexed ``notification_id > n`` query every ``poll_interval``
-keeps one code path, needs no dedicated LISTEN connection that could be lost silently,
-and bounds the lag by the poll interval. A database error is retried with back-off; if the
+Following: on PostgreSQL the runner wakes on the recorder's NOTIFY (``wakeup.Wakeup``), with
+``poll_interval`` as the longest wait (so a lost LISTEN connection degrades to polling); on
+SQLite it polls every ``poll_interval``. A database error is retried with back-off; if the
 database stays unreachable for ``give_up_after`` seconds the error is raised, so the
 process exits non-zero for its supervisor instead of hanging.
 """
@@ -32,6 +33,7 @@ from projections.database import create_read_engine
 from projections.source import EventLog
 from projections.tracking import PositionMoved, Stall
 from projections.view import View
+from projections.wakeup import Wakeup
 
 log = logging.getLogger("booking.projections")
 
@@ -99,6 +101,8 @@ class ProjectionsRunner:
         self._retry_pending: dict[str, bool] = {}
         self._last_stall: dict[str, Stall] = {}
         self._recorded_stalls = {view.name for view in self.views}  # an earlier run's may remain
+        self._known: dict[str, int] = {}  # view name -> position, as last written by this runner
+        self.wakeup = Wakeup(self.log.app.recorder)
 
     def catch_up(
         self,
@@ -118,7 +122,10 @@ class ProjectionsRunner:
             active = [view for view in self.views if view.name not in self.stalled]
             if not active:
                 break
-            positions = [view.view.position() for view in active]
+            known = [self._known.get(view.view.view_name) for view in active]
+            positions = [
+                p if p is not None else view.view.position() for view, p in zip(active, known, strict=True)
+            ]
             start = min(positions)
             if stop_at is not None and start >= stop_at:
                 break
@@ -132,6 +139,7 @@ class ProjectionsRunner:
                 if position >= last:
                     continue
                 mine = [n for n in notifications if n.id > position and n.topic in view.handled_topics]
+                self._known.pop(view.view.view_name, None)  # until the batch is known to be written
                 try:
                     if any(isinstance(events[n.id], Unreadable) for n in mine):
                         raise ViewCannotApply
@@ -145,6 +153,7 @@ class ProjectionsRunner:
                     if not self._apply_one_by_one(view, position, last, mine, events):
                         continue
                 self._forget_stall(view)
+                self._known[view.view.view_name] = last
                 advanced = max(advanced, sum(1 for n in notifications if n.id > position))
             applied += advanced
             if on_progress is not None and advanced:
@@ -226,6 +235,7 @@ class ProjectionsRunner:
         logged_at = -float("inf")
         while not stop.is_set():
             try:
+                self.wakeup.listen()  # before reading, so no commit after the read goes unnoticed
                 applied = self.catch_up(stop=stop)
                 now = time.monotonic()
                 if now - logged_at >= self.lag_log_interval:
@@ -235,6 +245,7 @@ class ProjectionsRunner:
                         log.info("lag (events behind the head): %s", lag)
                         logged_lag, logged_at = lag, now
             except TRANSIENT_ERRORS as error:
+                self._known.clear()
                 now = time.monotonic()
                 failing_since = failing_since or now
                 if now - failing_since >= self.give_up_after:
@@ -246,7 +257,7 @@ class ProjectionsRunner:
                 continue
             failing_since, pause = None, self.poll_interval
             if applied == 0:
-                stop.wait(self.poll_interval)
+                self.wakeup.wait(self.poll_interval, stop)
 
     def positions(self) -> dict[str, int]:
         return {view.name: view.view.position() for view in self.views}
@@ -258,6 +269,7 @@ class ProjectionsRunner:
         return {name: max(0, head - position) for name, position in self.positions().items()}
 
     def close(self) -> None:
+        self.wakeup.close()
         if self._own_service:
             self.log.app.close()
         self.engine.dispose()

@@ -44,11 +44,15 @@ class View(Projection[ViewRecorder]):
     def apply_batch(self, expected: int, last: int, events: Sequence[Any]) -> None:
         """Apply ``events`` and move the position from ``expected`` to ``last`` atomically."""
         with self.view.claim(expected, last) as conn:
-            self.start_batch()
-            self.prefetch(conn, events)
-            for event in events:
-                self.apply(conn, event)
-            self.flush(conn)
+            self.write_batch(conn, events)
+
+    def write_batch(self, conn: sa.Connection, events: Sequence[Any]) -> None:
+        """Apply ``events`` on ``conn``, whose transaction has claimed the position."""
+        self.start_batch()
+        self.prefetch(conn, events)
+        for event in events:
+            self.apply(conn, event)
+        self.flush(conn)
 
     def start_batch(self) -> None:
         """Make fresh buffers for one transaction."""

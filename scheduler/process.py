@@ -227,30 +227,30 @@ class DeadlineScheduler:
         added, removed = self._book.reconcile(listed)
         self._after_reading(added, removed)
 
+    def _not_recorded(self, deadline: Deadline, error: Exception) -> None:
+        """A refusal settles the deadline (firing again cannot help, e.g. no such booking); a
+        conflict that outlasted the service's retries, or any failure, retries it later."""
+        what = (deadline.kind, deadline.booking_id)
+        if isinstance(error, BookingError) and not isinstance(error, ConcurrencyConflict):
+            log.warning("deadline %s of booking %s refused: %s", *what, error)
+            self._count("stale")
+            self._book.settle(deadline)
+            return
+        if isinstance(error, ConcurrencyConflict):
+            log.warning("deadline %s of booking %s kept conflicting; retrying", *what)
+        else:
+            log.error("firing deadline %s of booking %s failed; retrying", *what, exc_info=error)
+        self._count("failed")
+        self._book.retry(deadline, self._clock.now() + RETRY_DELAY)
+
     def _fire(self, deadline: Deadline) -> None:
         if self._stopping.is_set():
             return  # not recorded: the view still lists it, so the next start fires it
         self._count("fired")
         try:
             outcome = self._service.record_deadline(deadline.booking_id, deadline.kind, deadline.due)
-        except ConcurrencyConflict:
-            log.warning(
-                "deadline %s of booking %s kept conflicting; retrying", deadline.kind, deadline.booking_id
-            )
-            self._count("failed")
-            self._book.retry(deadline, self._clock.now() + RETRY_DELAY)
-            return
-        except BookingError as refusal:  # e.g. the booking does not exist: firing again cannot help
-            log.warning("deadline %s of booking %s refused: %s", deadline.kind, deadline.booking_id, refusal)
-            self._count("stale")
-            self._book.settle(deadline)
-            return
-        except Exception:
-            log.exception(
-                "firing deadline %s of booking %s failed; retrying", deadline.kind, deadline.booking_id
-            )
-            self._count("failed")
-            self._book.retry(deadline, self._clock.now() + RETRY_DELAY)
+        except Exception as error:
+            self._not_recorded(deadline, error)
             return
         now = self._clock.now()
         recorded = bool(outcome.get("recorded"))

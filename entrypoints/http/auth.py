@@ -108,8 +108,11 @@ IdempotencyKeyHeader = Annotated[
 ]
 
 
-def acting_party(caller: Caller, x_actor: str | None, default: str | None = None) -> str:
-    """The actor a command records; refuses kinds a caller may not claim."""
+def acting_party(
+    caller: Caller, x_actor: str | None, default: str | None = None, *, system: bool = False
+) -> str:
+    """The actor a command records; refuses kinds a caller may not claim. With ``system``, the
+    calling backend may also name itself ``system:<name>`` (a billing service adding credits)."""
     if x_actor is None:
         if default is None:
             raise HTTPProblem(
@@ -117,9 +120,10 @@ def acting_party(caller: Caller, x_actor: str | None, default: str | None = None
             )
         return default
     actor = Actor.parse(x_actor)
-    if actor.kind not in ACTING_KINDS:
+    kinds = (*ACTING_KINDS, "system") if system else ACTING_KINDS
+    if actor.kind not in kinds:
         raise HTTPProblem(
-            422, "invalid_input", f"X-Actor kind must be one of {', '.join(ACTING_KINDS)}; got {actor.kind!r}"
+            422, "invalid_input", f"X-Actor kind must be one of {', '.join(kinds)}; got {actor.kind!r}"
         )
     if actor.kind == OPERATOR and caller.role != OPERATOR:
         raise HTTPProblem(403, "not_allowed", "only an operator token may act as an operator")

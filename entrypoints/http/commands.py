@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Request
+from fastapi import APIRouter, Body, Depends, Path, Request, Response
 
 from commands.service import BookingService
 from entrypoints.http.auth import (
@@ -28,6 +28,7 @@ from entrypoints.http.schemas import (
     AddCredits,
     CancelSession,
     DeclineSession,
+    MemberJoined,
     OpenRoom,
     PublishAvailability,
     ReportNoShow,
@@ -75,21 +76,31 @@ def with_id(outcome: dict[str, Any], id_key: str | None = None) -> dict[str, Any
     return {"id": outcome[id_key], **{k: v for k, v in outcome.items() if k != id_key}}
 
 
-@router.post("/rooms", status_code=201, tags=["rooms"], response_model=Room)
+@router.post(
+    "/rooms",
+    status_code=201,
+    tags=["rooms"],
+    response_model=Room,
+    responses={200: {"model": Room, "description": "the pair already has a room: that room"}},
+)
 def open_room(
     body: OpenRoom,
     caller: Writer,
     service: Service,
+    response: Response,
     x_actor: ActorHeader = None,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, Any]:
-    """Open a room pairing a member with a provider."""
+    """Open the room pairing a member with a provider (201), or answer the room the pair
+    already has (200, same id): a member has one room per provider."""
     outcome = service.open_room(
         body.member_id,
         body.provider_id,
         actor=acting_party(caller, x_actor, SERVICE_ACTOR),
         command_id=command_id("open_room", idempotency_key),
     )
+    if not outcome["created"]:
+        response.status_code = 200
     return with_id(outcome, "room_id")
 
 
@@ -120,13 +131,17 @@ def add_credits(
     x_actor: ActorHeader = None,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, Any]:
-    """Add purchased or granted session credits to a member's account."""
+    """Add purchased or granted session credits to a member's account, once per ``reference``:
+    a repeat answers the first outcome and adds nothing, whatever its ``Idempotency-Key``; the
+    same reference with another count or source is refused (409 ``reference_conflict``).
+    ``insurance`` and ``employer`` grants need an operator or a ``system:<name>`` actor (the
+    calling billing service may name itself in ``X-Actor``; without it, ``system:api``)."""
     return service.add_credits(
         member_id,
         body.source,
         body.count,
         body.reference,
-        actor=acting_party(caller, x_actor, SERVICE_ACTOR),
+        actor=acting_party(caller, x_actor, SERVICE_ACTOR, system=True),
         command_id=command_id("add_credits", idempotency_key),
     )
 
@@ -234,10 +249,11 @@ def record_member_joined(
     caller: Writer,
     service: Service,
     x_actor: RequiredActorHeader,
-    _: NoBody,
+    body: MemberJoined | None = None,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, Any]:
-    """The live-session platform reports that the member joined."""
+    """The live-session platform reports that the member joined: body ``{"party": "member"}``
+    or none."""
     outcome = service.record_member_joined(
         booking_id,
         actor=acting_party(caller, x_actor),

@@ -124,13 +124,12 @@ def list_provider_rooms(provider_id: PartyPath, caller: Reader, views: Views) ->
 def get_credit_balances(
     member_id: PartyPath, caller: Reader, views: Views, service: Service, as_of: AsOf = None
 ) -> dict[str, Any]:
-    """Balances by status (available, held, consumed, forfeited, restored) and by source;
-    with ``as_of``, the ledger at that instant, replayed from its events (the audit's shape)."""
+    """Balances by status (available, held, consumed, forfeited, restored) and by source (all
+    zero for a member who never had a credit); with ``as_of``, the ledger at that instant,
+    replayed from its events (the audit's shape)."""
     if as_of is not None:
         return ledger_as_of(service, member_id, at=_query_instant(as_of, "as_of"))
-    balances = views.credit_balances(member_id)
-    if balances is None:
-        raise HTTPProblem(404, "not_found", f"member {member_id!r} has no credit account")
+    balances = views.credit_balances(member_id) or views.no_credits(member_id)
     return dict(rendered(balances))
 
 

@@ -30,6 +30,7 @@ class Room(Written):
     id: str
     member_id: str
     provider_id: str
+    created: bool = Field(description="false when the pair already had this room (answered with 200)")
 
 
 class AvailabilityPublished(Written):
@@ -45,8 +46,13 @@ class Balance(Answer):
 
 
 class CreditsAdded(Written):
+    """The addition under ``reference``; a repeat of the reference answers this again."""
+
     member_id: str
-    balance: Balance
+    source: str
+    count: int
+    reference: str
+    balance: Balance = Field(description="the member's balance right after this reference's addition")
 
 
 class BookingChanged(Written):
@@ -222,6 +228,7 @@ class HistoryEntry(Answer):
     stream: str
     version: int
     type: str
+    aggregate: str = Field(description="the aggregate that recorded it: Booking or CreditAccount")
     at: str
     actor: str | None
     policy_version: str | None

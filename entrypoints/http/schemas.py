@@ -101,7 +101,16 @@ class PublishAvailability(Body):
 class AddCredits(Body):
     source: Literal["purchase", "insurance", "employer"]
     count: Annotated[int, Field(ge=1, le=1000)]
-    reference: Annotated[str, Field(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")] = ""
+    reference: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=200,
+            pattern=r"^[^\x00-\x1f\x7f]*$",
+            description="the payment or authorisation id: it adds credits once per member",
+            examples=["order-1842"],
+        ),
+    ]
 
 
 class ReserveSession(Body):
@@ -123,6 +132,12 @@ class CancelSession(Body):
 
 class DeclineSession(Body):
     reason: Text = ""
+
+
+class MemberJoined(Body):
+    party: Literal["member"] = Field(
+        "member", description="who joined: only the member's join is recorded (the default)"
+    )
 
 
 class ReportNoShow(Body):

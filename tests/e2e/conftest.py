@@ -6,6 +6,7 @@ uvicorn runs in a thread and the tests talk to it over real HTTP with httpx.
 
 from __future__ import annotations
 
+import itertools
 import socket
 import threading
 from collections.abc import Iterator
@@ -73,6 +74,7 @@ class Api:
 
     def __post_init__(self) -> None:
         self.client = httpx.Client(base_url=self.base_url, timeout=30)
+        self._orders = itertools.count(1)
 
     def call(
         self,
@@ -121,9 +123,13 @@ class Api:
         )
         assert response.status_code == 200, response.text
 
-    def add_credits(self, member: str = MEMBER, count: int = 1) -> dict[str, Any]:
+    def add_credits(
+        self, member: str = MEMBER, count: int = 1, reference: str | None = None
+    ) -> dict[str, Any]:
+        """Buy ``count`` credits under a new payment reference (unless one is named)."""
+        reference = reference or f"order-{next(self._orders)}"
         response = self.post(
-            f"/members/{member}/credits", {"source": "purchase", "count": count, "reference": "order-1"}
+            f"/members/{member}/credits", {"source": "purchase", "count": count, "reference": reference}
         )
         assert response.status_code == 200, response.text
         return dict(response.json())

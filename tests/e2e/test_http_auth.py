@@ -44,7 +44,7 @@ def test_writes_need_a_token_and_write_nothing_without_one(api: Api, booked: dic
     [
         ("POST", "/rooms", {"member_id": "m2", "provider_id": "p2"}),
         ("PUT", f"/providers/{PROVIDER}/availability", {"timezone": "UTC", "weekly": []}),
-        ("POST", f"/members/{MEMBER}/credits", {"source": "purchase", "count": 1}),
+        ("POST", f"/members/{MEMBER}/credits", {"source": "purchase", "count": 1, "reference": "order-1"}),
         ("POST", "/bookings/{id}/cancel", {}),
         ("POST", "/bookings/{id}/confirm", None),
     ],

@@ -74,7 +74,6 @@ def test_an_unknown_booking_is_a_404(api: Api) -> None:
     assert_problem(api.get("/bookings/00000000-0000-0000-0000-000000000000"), 404, "not_found")
     assert_problem(api.post("/bookings/not-a-uuid/confirm", actor=f"provider:{PROVIDER}"), 404, "not_found")
     assert_problem(api.get("/rooms/nope"), 404, "not_found")
-    assert_problem(api.get("/members/nobody/credits"), 404, "not_found")
     assert_problem(api.get("/no/such/route"), 404, "not_found")
 
 

@@ -42,7 +42,9 @@ def test_the_same_key_with_another_body_is_a_422_and_writes_nothing(api: Api) ->
 
 def test_one_key_on_two_routes_names_two_commands(api: Api) -> None:
     room = api.post("/rooms", {"member_id": MEMBER, "provider_id": PROVIDER}, key="k-1")
-    credits = api.post(f"/members/{MEMBER}/credits", {"source": "employer", "count": 1}, key="k-1")
+    credits = api.post(
+        f"/members/{MEMBER}/credits", {"source": "employer", "count": 1, "reference": "grant-1"}, key="k-1"
+    )
 
     assert (room.status_code, credits.status_code) == (201, 200)
     assert credits.json()["balance"]["available"] == 1

@@ -133,3 +133,71 @@ def test_booking_serve_on_postgresql_runs_only_the_api(tmp_path: Path, postgres_
         code = process.wait(timeout=30)
     assert code == 0, err.read_text()[-2000:]
     assert token not in err.read_text()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+def test_booking_serve_with_workers_runs_that_many_api_processes_on_one_port(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    port, token = _free_port(), "configured-token-0123456789"
+    err = tmp_path / "stderr.txt"
+    with err.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "entrypoints", "serve", "--port", str(port), "--workers", "2"],
+            cwd=tmp_path,
+            env=_environment(BOOKING_DATABASE_URL=postgres_url, BOOKING_API_TOKENS=f"{token}:service"),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        headers = {"Authorization": f"Bearer {token}"}
+
+        def serving() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(serving, 60, "GET /health to answer 200")
+
+        def api_processes() -> list[int]:
+            return [
+                pid
+                for pid in _children(process.pid)
+                if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
+            ]
+
+        wait_until(lambda: len(api_processes()) == 2 or None, 30, "two API processes")
+        rooms = set()
+        for n in range(20):
+            with httpx.Client(timeout=10) as client:  # a new connection each time, spread over both
+                answer = client.post(
+                    f"http://127.0.0.1:{port}/rooms",
+                    json={"member_id": f"m{n}", "provider_id": "p"},
+                    headers=headers,
+                )
+            assert answer.status_code == 201, err.read_text()[-3000:]
+            rooms.add(answer.json()["id"])
+        assert len(rooms) == 20
+        api = [
+            pid for pid in _children(process.pid) if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
+        ]
+        assert len(api) == 2
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=60)
+    assert code == 0, err.read_text()[-2000:]
+    assert _children(process.pid) == []

@@ -93,7 +93,7 @@ def test_sixteen_members_racing_for_one_slot_get_exactly_one_booking(
     rooms = []
     for n in range(16):
         rooms.append(main.open_room(f"m{n}", "pat")["room_id"])
-        main.add_credits(f"m{n}", "purchase", 1)
+        main.add_credits(f"m{n}", "purchase", 1, "order-1")
 
     results = race(
         pool.per_thread,
@@ -130,7 +130,7 @@ def test_a_member_with_one_credit_racing_for_two_slots_gets_exactly_one(
     for round_ in range(5):
         member = f"solo{round_}"
         rooms = [main.open_room(member, provider)["room_id"] for provider in ("pat", "quinn")]
-        main.add_credits(member, "purchase", 1)
+        main.add_credits(member, "purchase", 1, "order-1")
         start = FRIDAY_10.replace(hour=9 + round_)
 
         def reserve(
@@ -164,7 +164,7 @@ def test_one_command_id_retried_by_eight_threads_at_once_is_written_once(
     main = pool.main
     main.publish_availability("pat", ALL_WEEK, actor="provider:pat")
     room = main.open_room("mia", "pat")["room_id"]
-    main.add_credits("mia", "purchase", 3)
+    main.add_credits("mia", "purchase", 3, "order-1")
     before = event_counts(main)
 
     results = race(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -151,7 +152,7 @@ def test_a_completed_session_consumes_and_a_no_show_at_the_session_end_forfeits(
 def test_a_provider_no_show_and_a_decline_return_the_credit(
     service: BookingService, clock: ManualClock, room: str
 ) -> None:
-    service.add_credits(MEMBER, "purchase", 2)
+    service.add_credits(MEMBER, "purchase", 2, "order-2")
     one = service.reserve_session(room, FRIDAY_10, 45, "video", actor=AS_MEMBER)["booking_id"]
     two = service.reserve_session(room, FRIDAY_10 + timedelta(hours=1), 45, "video", actor=AS_MEMBER)[
         "booking_id"
@@ -166,7 +167,7 @@ def test_a_provider_no_show_and_a_decline_return_the_credit(
 def test_stale_and_early_deadlines_write_nothing(
     service: BookingService, clock: ManualClock, room: str
 ) -> None:
-    service.add_credits(MEMBER, "purchase", 1)
+    service.add_credits(MEMBER, "purchase", 1, "order-1")
     booking = service.reserve_session(room, FRIDAY_10, 45, "video", actor=AS_MEMBER)
     booking_id = booking["booking_id"]
     before = head(service)
@@ -188,7 +189,7 @@ def test_stale_and_early_deadlines_write_nothing(
 def test_a_booking_keeps_its_policy_when_the_service_runs_with_other_numbers(
     service: BookingService, clock: ManualClock, room: str, database_url: str
 ) -> None:
-    service.add_credits(MEMBER, "purchase", 1)
+    service.add_credits(MEMBER, "purchase", 1, "order-1")
     booking_id = service.reserve_session(room, FRIDAY_10, 45, "video", actor=AS_MEMBER)["booking_id"]
     stricter = Policy(
         free_cancel_window=timedelta(hours=96),
@@ -213,8 +214,10 @@ def test_a_booking_keeps_its_policy_when_the_service_runs_with_other_numbers(
 def test_repeating_a_command_id_returns_the_first_outcome_and_writes_nothing(
     service: BookingService, room: str
 ) -> None:
-    service.add_credits(MEMBER, "purchase", 2, command_id="buy-1")
-    assert service.add_credits(MEMBER, "purchase", 2, command_id="buy-1")["balance"]["available"] == 2
+    service.add_credits(MEMBER, "purchase", 2, "order-2", command_id="buy-1")
+    assert (
+        service.add_credits(MEMBER, "purchase", 2, "order-2", command_id="buy-1")["balance"]["available"] == 2
+    )
     first = service.reserve_session(room, FRIDAY_10, 45, "video", actor=AS_MEMBER, command_id="res-1")
     written = head(service)
     again = service.reserve_session(
@@ -242,7 +245,7 @@ def test_repeating_a_command_id_returns_the_first_outcome_and_writes_nothing(
 def test_reusing_a_command_id_with_other_arguments_is_an_idempotency_conflict(
     service: BookingService, room: str
 ) -> None:
-    service.add_credits(MEMBER, "purchase", 2)
+    service.add_credits(MEMBER, "purchase", 2, "order-2")
     first = service.reserve_session(room, FRIDAY_10, 45, "video", actor=AS_MEMBER, command_id="res-1")
     refused(
         service,
@@ -272,7 +275,7 @@ def test_a_refused_command_with_a_command_id_can_be_retried_once_it_would_succee
         "no_credit_available",
         lambda: service.reserve_session(room, FRIDAY_10, 45, "video", actor=AS_MEMBER, command_id="res-1"),
     )
-    service.add_credits(MEMBER, "purchase", 1)
+    service.add_credits(MEMBER, "purchase", 1, "order-1")
     assert (
         service.reserve_session(room, FRIDAY_10, 45, "video", actor=AS_MEMBER, command_id="res-1")["status"]
         == "pending_confirmation"
@@ -282,7 +285,9 @@ def test_a_refused_command_with_a_command_id_can_be_retried_once_it_would_succee
 @pytest.mark.parametrize("command_id", ["", "x" * 201])
 def test_a_malformed_command_id_is_invalid_input(service: BookingService, room: str, command_id: str) -> None:
     refused(
-        service, "invalid_input", lambda: service.add_credits(MEMBER, "purchase", 1, command_id=command_id)
+        service,
+        "invalid_input",
+        lambda: service.add_credits(MEMBER, "purchase", 1, "order-1", command_id=command_id),
     )
 
 
@@ -290,7 +295,7 @@ def test_a_malformed_command_id_is_invalid_input(service: BookingService, room: 
 
 
 def test_unknown_ids_are_not_found(service: BookingService, room: str) -> None:
-    service.add_credits(MEMBER, "purchase", 1)
+    service.add_credits(MEMBER, "purchase", 1, "order-1")
     missing = str(uuid4())
     for command in (
         lambda: service.reserve_session(missing, FRIDAY_10, 45, "video", actor=AS_MEMBER),
@@ -317,7 +322,7 @@ def test_unknown_ids_are_not_found(service: BookingService, room: str) -> None:
 def test_instants_without_an_offset_are_invalid_input(
     service: BookingService, room: str, instant: Any
 ) -> None:
-    service.add_credits(MEMBER, "purchase", 1)
+    service.add_credits(MEMBER, "purchase", 1, "order-1")
     booking_id = service.reserve_session(room, FRIDAY_10, 45, "video", actor=AS_MEMBER)["booking_id"]
     for command in (
         lambda: service.reserve_session(room, instant, 45, "video", actor=AS_MEMBER),
@@ -330,7 +335,7 @@ def test_instants_without_an_offset_are_invalid_input(
 
 
 def test_malformed_arguments_are_invalid_input_and_write_nothing(service: BookingService, room: str) -> None:
-    service.add_credits(MEMBER, "purchase", 1)
+    service.add_credits(MEMBER, "purchase", 1, "order-1")
     booking_id = service.reserve_session(room, FRIDAY_10, 45, "video", actor=AS_MEMBER)["booking_id"]
     for command in (
         lambda: service.reserve_session(room, FRIDAY_10 + timedelta(hours=1), 40, "video", actor=AS_MEMBER),
@@ -339,8 +344,9 @@ def test_malformed_arguments_are_invalid_input_and_write_nothing(service: Bookin
         lambda: service.cancel_session(booking_id, accept_forfeit="yes", actor=AS_MEMBER),  # type: ignore[arg-type]
         lambda: service.cancel_session(booking_id, reason=None, actor=AS_MEMBER),  # type: ignore[arg-type]
         lambda: service.decline_session(booking_id, "x" * 2001, actor=AS_PROVIDER),
-        lambda: service.add_credits(MEMBER, "coupon", 1),
-        lambda: service.add_credits(MEMBER, "purchase", 0),
+        lambda: service.add_credits(MEMBER, "coupon", 1, "order-9"),
+        lambda: service.add_credits(MEMBER, "purchase", 0, "order-9"),
+        lambda: service.add_credits(MEMBER, "purchase", 1, " "),
         lambda: service.open_room("", PROVIDER),
         lambda: service.publish_availability(PROVIDER, {"timezone": "Nowhere/Land"}, actor=AS_PROVIDER),
         lambda: service.record_deadline(booking_id, "lunch", FRIDAY_10),
@@ -357,10 +363,10 @@ def test_every_booking_rule_refusal_writes_nothing(
         "no_credit_available",
         lambda: service.reserve_session(room, FRIDAY_10, 45, "video", actor=AS_MEMBER),
     )
-    service.add_credits(MEMBER, "purchase", 2)
+    service.add_credits(MEMBER, "purchase", 2, "order-2")
     booking_id = service.reserve_session(room, FRIDAY_10, 45, "video", actor=AS_MEMBER)["booking_id"]
     other = service.open_room("sam", PROVIDER)["room_id"]
-    service.add_credits("sam", "purchase", 1)
+    service.add_credits("sam", "purchase", 1, "order-s1")
     cases = {
         "slot_unavailable": lambda: service.reserve_session(
             other, FRIDAY_10 + timedelta(minutes=30), 30, "video", actor="member:sam"
@@ -400,7 +406,7 @@ class _Rivalled(BookingService):
 
     def _account(self, member_id: str, now: datetime) -> CreditAccount:
         account = super()._account(member_id, now)
-        self.rival.add_credits(member_id, "employer", 1, "rival")
+        self.rival.add_credits(member_id, "employer", 1, f"rival-{uuid.uuid4()}")
         return account
 
 
@@ -420,7 +426,7 @@ def test_a_command_that_loses_every_race_gives_up_with_a_concurrency_conflict(
     rivalled: tuple[_Rivalled, BookingService],
 ) -> None:
     loser, rival = rivalled
-    rival.add_credits(MEMBER, "purchase", 1)
+    rival.add_credits(MEMBER, "purchase", 1, "order-1")
     room = rival.open_room(MEMBER, PROVIDER)["room_id"]
     rival.publish_availability(PROVIDER, LONDON_WEEKDAYS, actor=AS_PROVIDER)
     with pytest.raises(BookingError) as refusal:

@@ -127,7 +127,7 @@ def test_a_stalled_view_stops_alone_while_pending_deadlines_keep_following(
 
         # Still following: another member's new booking reaches the deadlines the scheduler reads.
         other = service.open_room("nadia", PROVIDER, actor="system:test")
-        service.add_credits("nadia", "purchase", 1, actor="system:test")
+        service.add_credits("nadia", "purchase", 1, "order-2", actor="system:test")
         service.publish_availability(
             PROVIDER, weekly_hours("UTC", "08:00", "20:00"), actor=f"provider:{PROVIDER}"
         )

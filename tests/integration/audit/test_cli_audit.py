@@ -64,10 +64,10 @@ def test_export_then_import_into_an_empty_file_database_verifies(
     assert (
         main(["audit", "export", "--database-url", database_url, "-o", str(exported), "--no-progress"]) == 0
     )
-    assert "exported 25 events" in capsys.readouterr().err
+    assert "exported 26 events" in capsys.readouterr().err
     target = f"sqlite:///{tmp_path}/copy.db"
     assert main(["audit", "import", str(exported), "--database-url", target, "--no-progress"]) == 0
     assert main(["audit", "verify", "--database-url", target, "--no-progress", "--no-views", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["events"] == 25
+    assert json.loads(capsys.readouterr().out)["events"] == 26
     assert main(["audit", "import", str(exported), "--database-url", target, "--no-progress"]) == 1
     assert "already holds events" in capsys.readouterr().err

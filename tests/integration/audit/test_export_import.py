@@ -98,7 +98,7 @@ def test_a_members_part_holds_their_ledger_room_and_bookings_only(
     service: BookingService, story: Story
 ) -> None:
     other = service.open_room("noor", PROVIDER, actor="system:test")
-    service.add_credits("noor", "insurance", 2, actor="system:test")
+    service.add_credits("noor", "insurance", 2, "claim-1", actor="system:test")
     mine = [json.loads(line) for line in export_text(service, member_id=MEMBER).splitlines()]
     streams = {r["originator_id"] for r in mine}
     assert {story.room_id, story.booking_id, story.second_booking_id} <= streams

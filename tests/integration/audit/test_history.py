@@ -39,6 +39,8 @@ def test_the_timeline_of_the_members_story_is_exact(service: BookingService, sto
     assert events[6]["data"] == {"by": "member", "free": False, "reason": "work trip"}
     assert events[9]["data"] == {"credit_id": "c1", "reason": "train strike"}
     assert all(e["data"].get("booking_id", story.booking_id) == story.booking_id for e in events)
+    forfeits = [(e["stream"], e["aggregate"]) for e in events if e["type"] == "CreditForfeited"]
+    assert forfeits == [("booking", "Booking"), ("credits", "CreditAccount")]  # the two read apart
 
 
 def test_the_timeline_shows_the_second_bookings_expiry_as_the_schedulers_doing(

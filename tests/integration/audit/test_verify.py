@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -54,7 +55,7 @@ def test_verify_passes_on_the_clean_story_including_the_views(
     assert report.breaches == []
     assert report.ok and report.views_checked
     assert report.events == service.recorder.max_notification_id()
-    assert report.streams == 5  # room, calendar, ledger, two bookings
+    assert report.streams == 6  # room, calendar, ledger, payment reference, two bookings
 
 
 def test_an_edited_event_is_named(service: BookingService, story: Story, database_url: str) -> None:
@@ -129,7 +130,7 @@ def test_chains_stay_whole_across_snapshots_restarts_and_retried_conflicts(datab
         app = BookingService(clock, env=event_store_env(database_url))
         try:
             for _ in range(25):  # CreditAccount snapshots every 50 events
-                app.add_credits(MEMBER, "purchase", 1, actor="system:test")
+                app.add_credits(MEMBER, "purchase", 1, f"order-{uuid.uuid4()}", actor="system:test")
         finally:
             app.close()
     app = BookingService(clock, env=event_store_env(database_url))
@@ -137,7 +138,8 @@ def test_chains_stay_whole_across_snapshots_restarts_and_retried_conflicts(datab
         assert app.snapshots is not None
         assert list(app.snapshots.get(CreditAccount.id_for(MEMBER)))  # a snapshot was taken
         report = verify_all(app)
-        assert report.breaches == [] and report.events == 76 and report.snapshots_checked == 1
+        # the account's opening and 75 additions, plus each addition's payment reference
+        assert report.breaches == [] and report.events == 1 + 75 + 75 and report.snapshots_checked == 1
     finally:
         app.close()
 
@@ -147,7 +149,7 @@ def test_an_edited_snapshot_is_named(database_url: str) -> None:
     app = BookingService(clock, env=event_store_env(database_url))
     try:
         for _ in range(60):
-            app.add_credits(MEMBER, "purchase", 1, actor="system:test")
+            app.add_credits(MEMBER, "purchase", 1, f"order-{uuid.uuid4()}", actor="system:test")
         account = CreditAccount.id_for(MEMBER)
         table = "stored_snapshots" if database_url.startswith("sqlite") else "booking_snapshots"
         run_sql(
@@ -187,7 +189,7 @@ def test_chains_stay_whole_when_threads_race_for_one_ledger(database_url: str, t
     def add() -> None:
         try:
             for _ in range(10):
-                app.add_credits(MEMBER, "purchase", 1, actor="system:test")
+                app.add_credits(MEMBER, "purchase", 1, f"order-{uuid.uuid4()}", actor="system:test")
         except BaseException as error:
             errors.append(error)
 

@@ -59,6 +59,34 @@ class Role:
             ).fetchone()
         return int(row[0]) if row else 0
 
+    def connections_by_process(self) -> dict[int, int]:
+        """How many of the role's connections each local process holds (pid -> count), from the
+        client ports the server sees and the sockets each process has open."""
+        with psycopg.connect(POSTGRES_SERVER_URL, autocommit=True) as conn:
+            ports = [
+                int(row[0])
+                for row in conn.execute(
+                    "SELECT client_port FROM pg_stat_activity WHERE usename = %s AND client_port > 0",
+                    (self.name,),
+                )
+            ]
+        inodes: dict[str, int] = {}  # socket inode -> local port
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                inodes[fields[9]] = int(fields[1].rsplit(":", 1)[1], 16)
+        wanted = {inode for inode, port in inodes.items() if port in ports}
+        counts: dict[int, int] = {}
+        for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+            try:
+                links = [os.readlink(fd) for fd in fd_dir.iterdir()]
+            except OSError:
+                continue
+            held = sum(1 for link in links if link.startswith("socket:[") and link[8:-1] in wanted)
+            if held:
+                counts[int(fd_dir.parent.name)] = held
+        return counts
+
     def connect(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self.url, autocommit=True, connect_timeout=5)
 

@@ -38,7 +38,7 @@ def test_the_library_ignores_the_environment_and_stores_where_the_url_says(
     try:
         assert type(service.recorder).__module__ != "eventsourcing.popo"
         assert "COMPRESSOR_TOPIC" not in service.env
-        service.add_credits("m-1", "purchase", 2)
+        service.add_credits("m-1", "purchase", 2, "order-1")
     finally:
         service.close()
     for name in LIBRARY_VARIABLES:

@@ -60,7 +60,7 @@ def tell_until_the_first_confirmation(service: BookingService, clock: ManualCloc
     """Rooms, credits and one confirmed booking: the pending deadlines mid-story."""
     room = service.open_room("m1", "p1")["room_id"]
     service.publish_availability("p1", AVAILABILITY, actor="provider:p1")
-    service.add_credits("m1", "purchase", 1)
+    service.add_credits("m1", "purchase", 1, "order-2")
     booking = service.reserve_session(room, at(6, 10), 45, "video", actor="member:m1")["booking_id"]
     service.confirm_session(booking, actor="provider:p1")
     clock.advance(timedelta(minutes=1))

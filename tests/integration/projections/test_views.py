@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from commands.clock import ManualClock
@@ -173,7 +174,7 @@ def test_positions_reach_the_last_command_and_projecting_again_applies_nothing(
     database_url: str, service: BookingService, clock: ManualClock
 ) -> None:
     tell(service, clock)
-    last = service.add_credits("m2", "purchase", 1)["position"]
+    last = service.add_credits("m2", "purchase", 1, "order-m2")["position"]
 
     assert project(database_url) > 0
     views = read_models(database_url)
@@ -192,7 +193,7 @@ def test_a_pending_session_past_its_confirmation_deadline_reads_expired_before_t
     try:
         room = service.open_room("m1", "p1")["room_id"]
         service.publish_availability("p1", weekly_hours("UTC", "09:00", "17:00"), actor="provider:p1")
-        service.add_credits("m1", "purchase", 1)
+        service.add_credits("m1", "purchase", 1, f"order-{uuid.uuid4()}")
         booking = service.reserve_session(room, "2026-03-05T10:00:00Z", 30, "video", actor="member:m1")
     finally:
         service.close()

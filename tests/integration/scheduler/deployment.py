@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -124,7 +125,7 @@ class Deployment:
         member, provider = f"member-{self._members}", f"provider-{self._members}"
         self.service.publish_availability(provider, ALL_DAY_UTC, actor=f"provider:{provider}")
         room = self.service.open_room(member, provider)["room_id"]
-        self.service.add_credits(member, "purchase", 1, actor=f"member:{member}")
+        self.service.add_credits(member, "purchase", 1, f"order-{uuid.uuid4()}", actor=f"member:{member}")
         booking_id = self.service.reserve_session(room, start, 1, "video", actor=f"member:{member}")[
             "booking_id"
         ]

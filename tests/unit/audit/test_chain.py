@@ -59,10 +59,10 @@ def test_after_a_read_the_next_link_follows_the_event_read_not_a_stale_one() -> 
     first = chained.to_stored_event(account.collect_events()[0])
     # a save that then lost a version conflict: its link must not be reused
     rival = CreditAccount.open("maya", NOW)
-    rival.add("employer", 1, "", Actor("system", "x"), NOW)
+    rival.add("employer", 1, "acme", Actor("system", "x"), NOW)
     lost = chained.to_stored_event(rival.collect_events()[1])
     chained.to_domain_event(first)  # reloading reads what was really stored
-    account.add("purchase", 1, "", Actor("system", "x"), NOW)
+    account.add("purchase", 1, "order-2", Actor("system", "x"), NOW)
     saved = chained.to_stored_event(account.collect_events()[0])
     unsealed = unseal(saved.state)
     assert unsealed.link == link(

@@ -58,7 +58,7 @@ def world() -> tuple[Log, Room, CreditAccount, ProviderCalendar, Booking]:
     log = Log()
     room = Room.open("maya", "pat", Actor("system", "t"), NOW)
     account = CreditAccount.open("maya", NOW)
-    account.add("purchase", 2, "", MEMBER, NOW)
+    account.add("purchase", 2, "order-1", MEMBER, NOW)
     calendar = ProviderCalendar.open("pat", NOW)
     calendar.publish(ALL_DAY, PROVIDER, NOW)
     log.save(room, account, calendar)

@@ -39,7 +39,7 @@ def test_a_reservation_holds_the_slot_and_the_oldest_credit_and_records_its_dead
     assert booking.confirm_by == START - timedelta(hours=24)
     assert booking.free_until == START - timedelta(hours=48)
     assert booking.session_end_due == START + timedelta(minutes=45 + 30)
-    assert world.accounts["mia"].credits["c1"] == {
+    assert world.accounts["mia"].credit("c1") == {
         "source": "purchase",
         "status": "held",
         "booking_id": str(booking.id),
@@ -368,8 +368,8 @@ def test_a_late_reschedule_forfeits_the_old_credit_and_holds_a_new_one() -> None
     assert booking.status == PENDING
     assert booking.credit_id == "c2"
     assert booking.forfeited == ["c1"]
-    assert account.credits["c1"]["status"] == "forfeited"
-    assert account.credits["c2"] == {"source": "purchase", "status": "held", "booking_id": str(booking.id)}
+    assert (account.credit("c1") or {})["status"] == "forfeited"
+    assert account.credit("c2") == {"source": "purchase", "status": "held", "booking_id": str(booking.id)}
 
 
 def test_a_late_reschedule_without_another_credit_is_refused() -> None:

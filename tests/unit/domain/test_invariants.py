@@ -109,7 +109,7 @@ class BookingWorld(RuleBasedStateMachine):
 
     @rule(member=st.sampled_from(MEMBERS), count=st.integers(1, 2))
     def add_credits(self, member: str, count: int) -> None:
-        self.world.accounts[member].add("employer", count, "", SYSTEM, self.world.now)
+        self.world.accounts[member].add("employer", count, "benefit", SYSTEM, self.world.now)
         self.world.collect(self.world.accounts[member])
         self.added[member] += count
 
@@ -238,11 +238,11 @@ class BookingWorld(RuleBasedStateMachine):
             balance = account.balance()
             assert sum(balance.values()) == self.added[member]
             mine = [b for b in self.bookings if b.member_id == member]
-            held = {cid for cid, c in account.credits.items() if c["status"] == "held"}
+            held = set(account.held)
             assert held == {b.credit_id for b in mine if b.status in LIVE}
             for b in mine:
                 if b.status in LIVE:
-                    assert account.credits[b.credit_id]["booking_id"] == str(b.id)
+                    assert (account.credit(b.credit_id) or {})["booking_id"] == str(b.id)
             assert balance["forfeited"] == sum(len(b.forfeited) for b in mine)
             assert balance["consumed"] == sum(b.status == COMPLETED for b in mine)
 

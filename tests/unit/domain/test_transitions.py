@@ -229,7 +229,7 @@ def test_only_the_member_or_the_platform_side_may_open_a_room_and_add_credits() 
     assert getattr(refusal.value, "code", None) == "not_allowed"
     assert Room.open("mia", "pat", MIA, world.now).member_id == "mia"
     with unchanged(world.accounts["mia"], code="not_allowed"):
-        world.accounts["mia"].add("purchase", 1, "", world.provider, world.now)
+        world.accounts["mia"].add("purchase", 1, "order-1", world.provider, world.now)
     with unchanged(world.calendar, code="not_allowed"):
         world.calendar.publish({"timezone": "UTC"}, OTHER_PROVIDER, world.now)
 
@@ -267,4 +267,5 @@ def test_every_error_code_is_stable_unique_and_covered_by_a_test() -> None:
         "forfeit_not_acknowledged",
         "idempotency_conflict",
         "concurrency_conflict",
+        "reference_conflict",
     }

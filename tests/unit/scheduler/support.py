@@ -8,6 +8,7 @@ leaves behind on purpose (as a lagging view would).
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -84,7 +85,7 @@ class Office:
         self._members += 1
         member = f"member-{self._members}"
         room = self.service.open_room(member, PROVIDER)["room_id"]
-        self.service.add_credits(member, "purchase", 1, actor=f"member:{member}")
+        self.service.add_credits(member, "purchase", 1, f"order-{uuid.uuid4()}", actor=f"member:{member}")
         booking_id = str(
             self.service.reserve_session(room, start, 45, "video", actor=f"member:{member}")["booking_id"]
         )

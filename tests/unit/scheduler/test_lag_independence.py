@@ -8,6 +8,7 @@ must be the same.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from commands.clock import ManualClock
 from commands.service import BookingService
 from domain.availability import align_up, weekly_hours
 from domain.booking import CONFIRMATION, SESSION_END
-from domain.credits import CreditAccount
+from domain.credits import ledger_credits
 from domain.errors import BookingError
 from domain.policy import Policy
 from tests.unit.scheduler.support import MONDAY
@@ -80,7 +81,7 @@ class Run:
         return {
             "decisions": self.decisions,
             "statuses": [self.service.get_booking(b).status for b in self.bookings],
-            "ledger": ledger(account, self.bookings),
+            "ledger": ledger(self.service.events.get(account.id), self.bookings),
         }
 
     def advance_to(self, target: datetime) -> None:
@@ -137,11 +138,11 @@ class Run:
         return align_up(policy.earliest_start(self.clock.now()), policy.slot_step) + slot * timedelta(hours=1)
 
 
-def ledger(account: CreditAccount, bookings: list[str]) -> dict[str, tuple[str, int | None]]:
+def ledger(events: Iterable[Any], bookings: list[str]) -> dict[str, tuple[str, int | None]]:
     """Each credit's status and the booking (by order of reservation) it belongs to."""
     return {
         credit_id: (credit["status"], bookings.index(credit["booking_id"]) if credit["booking_id"] else None)
-        for credit_id, credit in account.credits.items()
+        for credit_id, credit in ledger_credits(events).items()
     }
 
 
@@ -175,5 +176,5 @@ def test_an_expired_but_unrecorded_booking_gives_its_credit_to_the_next_reservat
     third = run.service.reserve_session(run.room_id, run.start(5), LENGTH, "video", actor="member:mia")
     assert third["status"] == "pending_confirmation"
     assert run.service.get_booking(first["booking_id"]).status == "expired"
-    assert run.service.get_account(MEMBER).credits["c1"]["booking_id"] == third["booking_id"]
+    assert (run.service.get_account(MEMBER).credit("c1") or {})["booking_id"] == third["booking_id"]
     assert second["booking_id"] != third["booking_id"]

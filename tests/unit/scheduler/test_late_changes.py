@@ -3,6 +3,7 @@ the scheduler has recorded ``FreeCancellationClosed`` yet."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -51,7 +52,7 @@ def test_a_late_reschedule_needs_acknowledgement_and_forfeits_either_way(which: 
     office = Office()
     booking_id = twin_bookings(office)[which]
     member = office.member_of(booking_id)
-    office.service.add_credits(member, "purchase", 1, actor=f"member:{member}")
+    office.service.add_credits(member, "purchase", 1, f"order-{uuid.uuid4()}", actor=f"member:{member}")
     later = START + timedelta(days=3)
     with pytest.raises(ForfeitNotAcknowledged):
         office.service.reschedule_session(booking_id, later, actor=f"member:{member}")

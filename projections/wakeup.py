@@ -1,0 +1,68 @@
+"""Wakeup: how the projections runner waits for new events when it has caught up.
+
+On PostgreSQL it LISTENs, on one connection of its own, on the channel that the event
+recorder NOTIFYs in every write (delivered at commit), so the runner wakes as soon as a
+command commits. A notification is only a hint (the runner re-reads the log either way) and
+every wait is bounded by the poll interval, so a lost LISTEN connection degrades to polling
+and is re-established on a later wait. On SQLite (no notifications) it simply sleeps.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+log = logging.getLogger("booking.projections")
+
+
+class Wakeup:
+    def __init__(self, recorder: Any) -> None:
+        self.recorder = recorder
+        self.channel: str | None = getattr(recorder, "channel_name", None)
+        self._connection: Any = None
+        self._context: Any = None
+        self._retry_at = 0.0
+
+    def listen(self) -> None:
+        """Start listening (before reading the log, so no commit after the read is missed)."""
+        if self.channel is None or self._connection is not None or time.monotonic() < self._retry_at:
+            return
+        from psycopg import sql
+
+        try:
+            self._context = self.recorder.datastore.get_connection()
+            self._connection = self._context.__enter__()
+            self._connection.execute(sql.SQL("LISTEN {0}").format(sql.Identifier(self.channel)))
+        except Exception as error:
+            log.warning("cannot LISTEN for new events (%s); polling instead", type(error).__name__)
+            self.close()
+            self._retry_at = time.monotonic() + 5.0
+
+    def wait(self, timeout: float, stop: threading.Event) -> None:
+        """Until a commit is notified, ``timeout`` seconds pass, or ``stop`` is set."""
+        self.listen()
+        if self._connection is None:
+            stop.wait(timeout)
+            return
+        deadline = time.monotonic() + timeout
+        try:
+            while not stop.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                # short slices so that ``stop`` is seen promptly; drain what is queued
+                if any(True for _ in self._connection.notifies(timeout=min(left, 0.1), stop_after=1)):
+                    return
+        except Exception as error:
+            log.warning("LISTEN connection lost (%s); polling until it is back", type(error).__name__)
+            self.close()
+
+    def close(self) -> None:
+        context, self._connection, self._context = self._context, None, None
+        if context is not None:
+            try:
+                context.__exit__(None, None, None)
+            except Exception:  # a broken connection: the pool discards it
+                log.debug("closing the LISTEN connection failed", exc_info=True)
