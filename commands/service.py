@@ -64,7 +64,13 @@ class BookingService(Application[UUID]):
     }
 
     def __init__(self, clock: Clock, policy: Policy | None = None, env: dict[str, str] | None = None) -> None:
-        super().__init__(env=env)
+        try:
+            super().__init__(env=env)
+        except BaseException:  # e.g. a concurrent start-up's CREATE: release the pool already opened
+            factory = getattr(self, "factory", None)
+            if factory is not None:
+                factory.close()
+            raise
         self._cache = AggregateCache(CACHE_SIZE)
         self._local = threading.local()
         self.clock = clock

@@ -78,7 +78,7 @@ def _quick_requests_are_served(base: str) -> None:
     response = httpx.post(
         f"{base}/rooms", json={"member_id": "m-1", "provider_id": "p-1"}, headers=AUTH, timeout=10
     )
-    assert response.status_code == 201, response.text
+    assert response.status_code in (200, 201), response.text
     assert httpx.get(f"{base}/health", timeout=10).status_code == 200
     assert time.monotonic() - started < 3
 
