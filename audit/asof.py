@@ -14,6 +14,7 @@ from eventsourcing.application import Application
 
 from audit.history import booking_events
 from audit.log import event_type, plain
+from commands.reads import booking_read
 from domain.booking import Booking
 from domain.credits import CreditAccount, ledger_credits
 from domain.errors import InvalidInput, NotFound
@@ -43,19 +44,8 @@ def _upto(events: list[Any], at: datetime | str | None, version: int | None) -> 
 
 
 def booking_state(booking: Booking, now: datetime | None = None) -> dict[str, Any]:
-    """The booking as recorded; its allowed actions as of ``now`` (default: its last event)."""
-    fields = (
-        "room_id", "member_id", "provider_id", "status", "starts_at", "ends_at", "length_minutes",
-        "format", "confirm_by", "free_until", "session_end_due", "credit_id", "policy_version",
-        "joined_at", "absent_party", "free_cancellation_closed", "forfeited", "restored",
-    )  # fmt: skip
-    return {
-        "booking_id": str(booking.id),
-        "version": booking.version,
-        **{name: plain(getattr(booking, name)) for name in fields},
-        "allowed_actions": list(booking.allowed_actions(now or booking.modified_on)),
-        "modified_on": iso(booking.modified_on),
-    }
+    """The booking in its one read shape as of ``now`` (default: its last event)."""
+    return booking_read(booking, now or booking.modified_on)
 
 
 def booking_as_of(

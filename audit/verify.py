@@ -157,7 +157,9 @@ class _Checker:
             side["consumed", event.credit_id] += 1
         elif isinstance(event, Booking.ForfeitRevoked):
             side["restored", event.credit_id] += 1
-        if isinstance(event, Booking.ConfirmationExpired | Booking.FreeCancellationClosed):
+        if isinstance(
+            event, Booking.ConfirmationExpired | Booking.FreeCancellationClosed | Booking.SessionReminderDue
+        ):
             self.deadlines[booking_id][f"{event_type(event)} due {iso(event.due)}"] += 1
         if isinstance(event, Booking.SessionCompleted | Booking.NoShowRecorded):
             self.deadlines[booking_id]["session end (completed or no-show)"] += 1

@@ -3,7 +3,11 @@
 On PostgreSQL (a scratch schema, dropped afterwards), for 1 and 16 concurrent clients:
 - in-process: client threads call ``BookingService.reserve_session`` directly;
 - HTTP: client threads (one keep-alive httpx client each) POST ``/bookings`` to a real
-  ``booking serve --api-only`` process (uvicorn, one worker) on a local port.
+  ``booking serve --api-only --workers N`` process (N API processes; default the number of
+  cores) on a local port.
+Every member holds ``--credits`` credits (500 by default) before its client starts. In the same
+run it measures pgbench's single-row INSERT rate (4 clients) on a scratch database, so that the
+HTTP rate can be read as a ratio of what the database could do.
 Each client reserves in its own room with its own provider and member, at distinct start
 times, so bookings never collide; the setup commands (rooms, availability, credits) are not
 counted. Reports requests/s, p50/p99 latency, the CPU time the serving process spent per
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shlex
 import signal
 import socket
 import statistics
@@ -49,11 +54,14 @@ ALL_DAY = weekly_hours("UTC", "00:00", "24:00")
 class Lane:
     """One client's room, provider and member, and the start times it has not used yet."""
 
-    def __init__(self, service: BookingService, name: str, count: int) -> None:
+    def __init__(self, service: BookingService, name: str, count: int, credits: int = 0) -> None:
         self.member, self.provider = f"m-{name}", f"p-{name}"
         self.room_id = service.open_room(self.member, self.provider)["room_id"]
         service.publish_availability(self.provider, ALL_DAY)
-        service.add_credits(self.member, "purchase", min(count, 1000), "bench")
+        left = max(count, credits)
+        while left > 0:
+            service.add_credits(self.member, "purchase", min(left, 1000), f"bench-{left}")
+            left -= 1000
         first = (datetime.now(UTC) + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
         self.starts = [first + timedelta(hours=i) for i in range(count)]
 
@@ -118,7 +126,21 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_server(database_url: str, token: str) -> tuple[subprocess.Popen[bytes], str]:
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its direct children (the API worker processes)."""
+    total = process_cpu_seconds(pid)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if parent == pid:
+                total += process_cpu_seconds(int(entry.name))
+    return total
+
+
+def start_server(database_url: str, token: str, workers: int | None) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -127,7 +149,8 @@ def start_server(database_url: str, token: str) -> tuple[subprocess.Popen[bytes]
         PYTHONPATH=str(REPOSITORY), BOOKING_DATABASE_URL=database_url, BOOKING_API_TOKENS=f"{token}:service"
     )
     process = subprocess.Popen(
-        [sys.executable, "-m", "entrypoints", "serve", "--api-only", "--port", str(port)],
+        [sys.executable, "-m", "entrypoints", "serve", "--api-only", "--port", str(port)]
+        + (["--workers", str(workers)] if workers else []),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -160,20 +183,20 @@ def warm_up(service: BookingService, base: str, token: str) -> None:
         session.close()
 
 
-def run(requests: int, concurrency: list[int]) -> list[dict[str, Any]]:
+def run(requests: int, concurrency: list[int], workers: int | None, credits: int) -> list[dict[str, Any]]:
     schema = f"bench_http_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     url = f"{ADMIN_URL}?schema={schema}"
     token = secrets.token_urlsafe(24)
     service = BookingService(SystemClock(), Policy(), env=event_store_env(url))
-    process, base = start_server(url, token)
+    process, base = start_server(url, token, workers)
     rows = []
     try:
         warm_up(service, base, token)
         for clients in concurrency:
             per_client = max(1, requests // clients)
-            lanes = [Lane(service, f"ip{clients}-{i}", per_client) for i in range(clients)]
+            lanes = [Lane(service, f"ip{clients}-{i}", per_client, credits) for i in range(clients)]
 
             def in_process(lane: Lane, start: datetime) -> None:
                 service.reserve_session(lane.room_id, start, 30, "video", actor=f"member:{lane.member}")
@@ -181,13 +204,13 @@ def run(requests: int, concurrency: list[int]) -> list[dict[str, Any]]:
             before = time.process_time()
             local = summary(*timed_clients(lanes, in_process))
             local["cpu"] = (time.process_time() - before) / local["n"] * 1000
-            lanes = [Lane(service, f"http{clients}-{i}", per_client) for i in range(clients)]
+            lanes = [Lane(service, f"http{clients}-{i}", per_client, credits) for i in range(clients)]
             sessions = {lane.room_id: httpx.Client(base_url=base, timeout=60) for lane in lanes}
 
             over_http = http_reserver(sessions, token)
-            before = process_cpu_seconds(process.pid)
+            before = tree_cpu_seconds(process.pid)
             remote = summary(*timed_clients(lanes, over_http))
-            remote["cpu"] = (process_cpu_seconds(process.pid) - before) / remote["n"] * 1000
+            remote["cpu"] = (tree_cpu_seconds(process.pid) - before) / remote["n"] * 1000
             for session in sessions.values():
                 session.close()
             rows.append({"clients": clients, "in_process": local, "http": remote})
@@ -206,8 +229,12 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=240, help="reservations per configuration (240)")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 16], help="concurrent clients (1 16)")
+    parser.add_argument("--workers", type=int, help="booking serve --workers (default: its own default)")
+    parser.add_argument("--credits", type=int, default=500, help="credits each member holds (500)")
+    parser.add_argument("--pgbench-seconds", type=int, default=5, help="length of one pgbench run (5)")
     args = parser.parse_args()
-    rows = run(args.requests, args.clients)
+    rows = run(args.requests, args.clients, args.workers, args.credits)
+    tps = pgbench_ceiling(args.pgbench_seconds)
     print(f"reserve-session on PostgreSQL, {args.requests} requests per row")
     print("| clients | path | requests/s | p50 latency | p99 latency | CPU per request (serving process) |")
     print("|---|---|---|---|---|---|")
@@ -225,10 +252,27 @@ def main() -> None:
             f"{row['clients']} client(s): HTTP overhead ratio (in-process rps / HTTP rps) {ratio:.2f}; "
             f"p50 HTTP - p50 in-process = {extra:+.1f} ms"
         )
-    print(
-        f"command: PYTHONPATH=. python -m bench.http --requests {args.requests} --clients "
-        + " ".join(map(str, args.clients))
-    )
+    print(f"pgbench single-row INSERT, 4 clients, median of 3 x {args.pgbench_seconds} s: {tps:.0f} tps")
+    for row in rows:
+        print(f"{row['clients']} client(s): HTTP requests/s / pgbench tps = {row['http']['rps'] / tps:.3f}")
+    print("command: PYTHONPATH=. python -m bench.http " + shlex.join(sys.argv[1:]))
+
+
+def pgbench_ceiling(seconds: int) -> float:
+    """pgbench's single-row INSERT rate on a scratch database (median of three runs)."""
+    from urllib.parse import urlparse, urlunparse
+
+    from bench.core import pgbench_tps
+
+    scratch = f"booking_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{scratch}"')
+    try:
+        url = urlunparse(urlparse(ADMIN_URL)._replace(path=f"/{scratch}"))
+        return statistics.median(pgbench_tps(url, seconds) for _ in range(3))
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -462,14 +462,28 @@ class BookingService(Application[UUID]):
         return preview(self.policy, to_utc(starts_at, "starts_at"), length, self.clock.now())
 
     def available_starts(
-        self, provider_id: str, length_minutes: int, begin: datetime | str, end: datetime | str
+        self,
+        provider_id: str,
+        length_minutes: int,
+        begin: datetime | str,
+        end: datetime | str,
+        excluding: str | None = None,
     ) -> list[datetime]:
+        """The starts bookable right now; ``excluding`` a booking of this provider, also those
+        that overlap that booking's current slot (its member is rescheduling it)."""
         length = check_length(length_minutes, self.policy)
         start, finish = to_utc(begin, "from"), to_utc(end, "to")
         if finish < start:
             raise InvalidInput("'to' must not be before 'from'")
+        if excluding is not None:
+            moving = self.get_booking(excluding)
+            if moving.provider_id != provider_id:
+                raise InvalidInput(
+                    f"booking {excluding} is with provider {moving.provider_id}, not {provider_id}"
+                )
+            excluding = str(moving.id)
         return self.get_calendar(provider_id).available_starts(
-            length, start, finish, self.policy, self.clock.now()
+            length, start, finish, self.policy, self.clock.now(), ignoring=excluding
         )
 
     # --- machinery -------------------------------------------------------------------------

@@ -94,27 +94,46 @@ class Availability:
         for window in windows:
             yield window.instants(day, zone)
 
+    def stretches(self, first: date, last: date) -> list[tuple[datetime, datetime]]:
+        """The available stretches of the local dates ``first`` to ``last``, in order.
+
+        Windows that overlap or touch are one stretch, on one day (09:00-12:00 and 12:00-17:00)
+        and across midnight (a day ending at 24:00 and the next starting at 00:00), so a session
+        may run from one window into the next. Stretches at the ends of the range are cut there.
+        """
+        windows: list[tuple[datetime, datetime]] = []
+        day = first
+        while day <= last:
+            windows.extend(w for w in self.windows_on(day) if w[0] < w[1])
+            day += timedelta(days=1)
+        merged: list[tuple[datetime, datetime]] = []
+        for start, end in sorted(windows):
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
+        return merged
+
     def contains(self, starts_at: datetime, ends_at: datetime) -> bool:
-        day = starts_at.astimezone(_zone(self.timezone)).date()
-        return any(start <= starts_at and ends_at <= end for start, end in self.windows_on(day))
+        """Whether the whole session lies in one available stretch."""
+        zone = _zone(self.timezone)
+        first = starts_at.astimezone(zone).date() - timedelta(days=1)
+        last = ends_at.astimezone(zone).date() + timedelta(days=1)
+        return any(start <= starts_at and ends_at <= end for start, end in self.stretches(first, last))
 
     def starts_between(
         self, begin: datetime, end: datetime, length: timedelta, step: timedelta
     ) -> Iterator[datetime]:
-        """Start instants on the slot grid whose whole session lies in one window."""
+        """Start instants in ``[begin, end]`` on the slot grid whose whole session lies in one
+        available stretch, in order."""
         zone = _zone(self.timezone)
-        day = begin.astimezone(zone).date() - timedelta(days=1)
-        last = end.astimezone(zone).date() + timedelta(days=1)
-        seen: set[datetime] = set()
-        while day <= last:
-            for w_start, w_end in self.windows_on(day):
-                candidate = align_up(max(w_start, begin), step)
-                while candidate + length <= w_end and candidate <= end:
-                    if candidate not in seen:
-                        seen.add(candidate)
-                        yield candidate
-                    candidate += step
-            day += timedelta(days=1)
+        first = begin.astimezone(zone).date() - timedelta(days=1)
+        last = (end + length).astimezone(zone).date() + timedelta(days=1)
+        for start, finish in self.stretches(first, last):
+            candidate = align_up(max(start, begin), step)
+            while candidate + length <= finish and candidate <= end:
+                yield candidate
+                candidate += step
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -160,11 +179,38 @@ def _hhmm(minutes: int) -> str:
 
 
 def _local_instant(day: date, minutes: int, zone: ZoneInfo) -> datetime:
-    """The UTC instant of a local wall-clock time; 24:00 is the next day's midnight."""
+    """The UTC instant of a local wall-clock time; 24:00 is the next day's midnight.
+
+    A wall-clock time the clocks skip (spring forward, e.g. 01:30 when 01:00 jumps to 02:00)
+    does not exist: it stands for the jump itself, the first instant whose wall-clock time is
+    past it. A time the clocks pass twice (fall back) is its first occurrence.
+    """
     if minutes == 1440:
         day, minutes = day + timedelta(days=1), 0
-    local = datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=zone)
-    return local.astimezone(UTC)
+    wall = datetime.combine(day, time(minutes // 60, minutes % 60))
+    instant = wall.replace(tzinfo=zone).astimezone(UTC)
+    if _wall(instant, zone) == wall:
+        return instant
+    return _end_of_gap(wall, zone)
+
+
+def _wall(instant: datetime, zone: ZoneInfo) -> datetime:
+    return instant.astimezone(zone).replace(tzinfo=None)
+
+
+def _end_of_gap(wall: datetime, zone: ZoneInfo) -> datetime:
+    """The instant the clocks jump over the non-existent ``wall``: the first instant whose
+    wall-clock time is later than ``wall`` (found by bisection over whole seconds)."""
+    before = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)  # read with the offset after
+    after = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)  # read with the offset before
+    low, high = min(before, after), max(before, after)
+    while high - low > timedelta(seconds=1):
+        middle = low + timedelta(seconds=(high - low).total_seconds() // 2)
+        if _wall(middle, zone) > wall:
+            high = middle
+        else:
+            low = middle
+    return high
 
 
 def weekly_hours(timezone: str, start: str, end: str, days: tuple[str, ...] = WEEKDAYS) -> dict[str, Any]:

@@ -54,7 +54,10 @@ from domain.time import iso
 CONFIRMATION = "confirmation"
 FREE_CANCELLATION = "free_cancellation"
 SESSION_END = "session_end"
-DEADLINE_KINDS = (CONFIRMATION, FREE_CANCELLATION, SESSION_END)
+REMINDER = "reminder"
+DEADLINE_KINDS = (CONFIRMATION, FREE_CANCELLATION, SESSION_END, REMINDER)
+NO_CONSEQUENCE = (FREE_CANCELLATION, REMINDER)
+"""Deadlines whose events change no state and move no credit."""
 
 
 def current_deadlines(
@@ -63,14 +66,19 @@ def current_deadlines(
     free_until: datetime,
     session_end_due: datetime,
     free_cancellation_closed: datetime | None,
+    reminder_due: datetime | None = None,
+    reminded_due: datetime | None = None,
 ) -> list[tuple[str, datetime]]:
     """The deadlines a booking in this state still has, as (kind, due) pairs: the one rule the
-    aggregate decides by and the pending-deadlines view lists by."""
+    aggregate decides by and the pending-deadlines view lists by. The reminder belongs only to
+    a confirmed booking, once per start (a moved start has another ``reminder_due``)."""
     current: list[tuple[str, datetime]] = []
     if status == PENDING:
         current.append((CONFIRMATION, confirm_by))
     if status in (PENDING, CONFIRMED) and free_cancellation_closed != free_until:
         current.append((FREE_CANCELLATION, free_until))
+    if status == CONFIRMED and reminder_due is not None and reminded_due != reminder_due:
+        current.append((REMINDER, reminder_due))
     if status == CONFIRMED:
         current.append((SESSION_END, session_end_due))
     return current
@@ -119,6 +127,16 @@ class Booking(Aggregate):
 
         def apply(self, booking: Booking) -> None:
             booking.free_cancellation_closed = self.due
+
+    class SessionReminderDue(Aggregate.Event):
+        """The reminder lead before a confirmed session's start was reached (changes nothing)."""
+
+        due: datetime
+        starts_at: datetime
+        actor: str
+
+        def apply(self, booking: Booking) -> None:
+            booking.reminded_due = self.due
 
     class Rescheduled(Aggregate.Event):
         previous_starts_at: datetime
@@ -222,6 +240,7 @@ class Booking(Aggregate):
         self.joined_at: datetime | None = None
         self.absent_party: str | None = None
         self.free_cancellation_closed: datetime | None = None
+        self.reminded_due: datetime | None = None
         self.forfeited: list[str] = []
         self.restored: list[str] = []
 
@@ -414,6 +433,14 @@ class Booking(Aggregate):
             self._give_back(account, calendar, SCHEDULER, now)
         elif kind == FREE_CANCELLATION:
             self.trigger_event(self.FreeCancellationClosed, due=due, actor=str(SCHEDULER), timestamp=now)
+        elif kind == REMINDER:
+            self.trigger_event(
+                self.SessionReminderDue,
+                due=due,
+                starts_at=self.starts_at,
+                actor=str(SCHEDULER),
+                timestamp=now,
+            )
         elif self.joined_at is not None:
             self._complete(account, SCHEDULER, now)
         else:
@@ -427,16 +454,27 @@ class Booking(Aggregate):
 
     def pending_deadlines(self) -> list[tuple[str, datetime]]:
         return current_deadlines(
-            self.status, self.confirm_by, self.free_until, self.session_end_due, self.free_cancellation_closed
+            self.status,
+            self.confirm_by,
+            self.free_until,
+            self.session_end_due,
+            self.free_cancellation_closed,
+            self.reminder_due,
+            self.reminded_due,
         )
+
+    @property
+    def reminder_due(self) -> datetime | None:
+        """When the session's reminder falls due (by the booking's own policy); None when off."""
+        return reminder_due(self.starts_at, self.booking_policy)
 
     def overdue_deadlines(self, now: datetime) -> list[tuple[str, datetime]]:
         """Due deadlines that decide the booking's fate (expiry, session end), oldest first.
 
-        The free-cancellation close changes no state and moves no credit, so it is left to the
-        scheduler."""
+        The free-cancellation close and the reminder change no state and move no credit, so
+        they are left to the scheduler."""
         return sorted(
-            (d for d in self.pending_deadlines() if d[1] <= now and d[0] != FREE_CANCELLATION),
+            (d for d in self.pending_deadlines() if d[1] <= now and d[0] not in NO_CONSEQUENCE),
             key=lambda d: d[1],
         )
 
@@ -549,6 +587,11 @@ class Booking(Aggregate):
             self._forfeit(account, "no_show", actor, now)
         else:
             account.release(self.credit_id, str(self.id), actor, now)
+
+
+def reminder_due(starts_at: datetime, policy: Policy) -> datetime | None:
+    """The reminder deadline of a session starting at ``starts_at``; None when reminders are off."""
+    return starts_at - policy.reminder_lead if policy.reminder_lead > timedelta(0) else None
 
 
 def _deadlines(starts_at: datetime, ends_at: datetime, policy: Policy) -> dict[str, datetime]:

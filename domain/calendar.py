@@ -7,6 +7,7 @@ exactly one is saved.
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,23 +45,52 @@ class ProviderCalendar(Aggregate):
         actor: str
 
         def apply(self, calendar: ProviderCalendar) -> None:
-            # Slots that ended before this instant can never overlap a new booking again.
-            calendar.slots = {
-                b: s for b, s in calendar.slots.items() if s[1] > self.timestamp and b != self.booking_id
-            }
-            calendar.slots[self.booking_id] = [self.starts_at, self.ends_at]
+            calendar._unbook(self.booking_id)
+            # Slots that surely ended before this instant can never overlap a new booking again.
+            booked = calendar.booked
+            while booked and booked[0][0] + timedelta(seconds=calendar.longest) <= self.timestamp:
+                del booked[0]
+            length = int((self.ends_at - self.starts_at).total_seconds())
+            calendar.longest = max(calendar.longest, length)
+            insort(booked, [self.starts_at, self.ends_at, self.booking_id], key=lambda slot: slot[0])
 
     class SlotReleased(Aggregate.Event):
         booking_id: str
         actor: str
 
         def apply(self, calendar: ProviderCalendar) -> None:
-            calendar.slots.pop(self.booking_id, None)
+            calendar._unbook(self.booking_id)
+
+    # 2: held slots as a list sorted by start (``booked``) instead of a dict by booking.
+    class_version = 2
 
     def __init__(self, provider_id: str) -> None:
         self.provider_id = provider_id
         self.availability: dict[str, Any] | None = None
-        self.slots: dict[str, list[datetime]] = {}
+        # [starts_at, ends_at, booking_id] of every held slot not surely over, sorted by start;
+        # ``longest`` (seconds) bounds how far before a start an overlapping slot can begin.
+        self.booked: list[list[Any]] = []
+        self.longest = 0
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        slots: dict[str, list[datetime]] = state.pop("slots")
+        state["booked"] = sorted(([s, e, b] for b, (s, e) in slots.items()), key=lambda slot: slot[0])
+        state["longest"] = max((int((e - s).total_seconds()) for s, e, _ in state["booked"]), default=0)
+
+    @property
+    def slots(self) -> dict[str, list[datetime]]:
+        """Held slots by booking id (built on demand; the hot paths use ``overlapping``)."""
+        return {b: [s, e] for s, e, b in self.booked}
+
+    def holds(self, booking_id: str) -> bool:
+        return any(slot[2] == booking_id for slot in self.booked)
+
+    def _unbook(self, booking_id: str) -> None:
+        for i, slot in enumerate(self.booked):
+            if slot[2] == booking_id:
+                del self.booked[i]
+                return
 
     @staticmethod
     def id_for(provider_id: str) -> UUID:
@@ -104,7 +134,7 @@ class ProviderCalendar(Aggregate):
         )
 
     def release(self, booking_id: str, actor: Actor, now: datetime) -> None:
-        if booking_id in self.slots:
+        if self.holds(booking_id):
             self.trigger_event(self.SlotReleased, booking_id=booking_id, actor=str(actor), timestamp=now)
 
     # rules and queries
@@ -134,19 +164,32 @@ class ProviderCalendar(Aggregate):
     def overlapping(
         self, starts_at: datetime, ends_at: datetime, ignoring: str | None = None
     ) -> Iterator[list[datetime]]:
-        for booking_id, slot in self.slots.items():
-            if booking_id != ignoring and slot[0] < ends_at and starts_at < slot[1]:
-                yield slot
+        booked = self.booked
+        first = bisect_left(booked, starts_at - timedelta(seconds=self.longest), key=lambda slot: slot[0])
+        stop = bisect_left(booked, ends_at, key=lambda slot: slot[0])
+        for slot_start, slot_end, booking_id in booked[first:stop]:
+            if booking_id != ignoring and starts_at < slot_end:
+                yield [slot_start, slot_end]
 
     def overlapping_bookings(
         self, starts_at: datetime, ends_at: datetime, ignoring: str | None = None
     ) -> list[str]:
-        return [b for b, s in self.slots.items() if b != ignoring and s[0] < ends_at and starts_at < s[1]]
+        booked = self.booked
+        first = bisect_left(booked, starts_at - timedelta(seconds=self.longest), key=lambda slot: slot[0])
+        stop = bisect_left(booked, ends_at, key=lambda slot: slot[0])
+        return [b for _, e, b in booked[first:stop] if b != ignoring and starts_at < e]
 
     def available_starts(
-        self, length: timedelta, begin: datetime, end: datetime, policy: Policy, now: datetime
+        self,
+        length: timedelta,
+        begin: datetime,
+        end: datetime,
+        policy: Policy,
+        now: datetime,
+        ignoring: str | None = None,
     ) -> list[datetime]:
-        """Start instants a member could reserve right now, in ``[begin, end]``."""
+        """Start instants a member could reserve right now, in ``[begin, end]``; with
+        ``ignoring``, as if that booking's slot were free (its member is moving it)."""
         if self.availability is None:
             return []
         begin = max(begin, policy.earliest_start(now))
@@ -156,7 +199,7 @@ class ProviderCalendar(Aggregate):
         starts = Availability.from_dict(self.availability).starts_between(
             begin, end, length, policy.slot_step
         )
-        return [s for s in starts if next(self.overlapping(s, s + length), None) is None]
+        return [s for s in starts if next(self.overlapping(s, s + length, ignoring), None) is None]
 
 
 def check_length(length_minutes: object, policy: Policy) -> timedelta:

@@ -30,6 +30,8 @@ class Policy:
     join_opens_before: timedelta = field(default=timedelta(minutes=15))
     provider_late_grace: timedelta = timedelta(minutes=15)
     min_confirm_time: timedelta = timedelta(hours=1)
+    reminder_lead: timedelta = timedelta(hours=24)
+    """``SessionReminderDue`` is recorded this long before a confirmed session; zero: never."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -40,6 +42,7 @@ class Policy:
             "no_show_grace",
             "join_opens_before",
             "provider_late_grace",
+            "reminder_lead",
         ):
             if getattr(self, name) < timedelta(0):
                 raise ValueError(f"{name} must not be negative")
@@ -83,6 +86,7 @@ class Policy:
             "join_opens_before": format_duration(self.join_opens_before),
             "provider_late_grace": format_duration(self.provider_late_grace),
             "min_confirm_time": format_duration(self.min_confirm_time),
+            "reminder_lead": format_duration(self.reminder_lead),
         }
 
     @classmethod

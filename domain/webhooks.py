@@ -60,10 +60,12 @@ class WebhookRegistry(Aggregate):
         actor: str
 
         def apply(self, registry: WebhookRegistry) -> None:
-            endpoint = registry.endpoints[self.endpoint_id]
-            endpoint["previous_fingerprint"] = endpoint["secret_fingerprint"]
-            endpoint["secret_fingerprint"] = self.secret_fingerprint
-            endpoint["rotated_at"] = self.timestamp
+            registry.change(
+                self.endpoint_id,
+                previous_fingerprint=registry.endpoints[self.endpoint_id]["secret_fingerprint"],
+                secret_fingerprint=self.secret_fingerprint,
+                rotated_at=self.timestamp,
+            )
 
     class WebhookEndpointRemoved(Aggregate.Event):
         endpoint_id: str
@@ -80,9 +82,7 @@ class WebhookRegistry(Aggregate):
         actor: str
 
         def apply(self, registry: WebhookRegistry) -> None:
-            endpoint = registry.endpoints[self.endpoint_id]
-            endpoint["status"] = FAILING
-            endpoint["failing_since"] = self.failing_since
+            registry.change(self.endpoint_id, status=FAILING, failing_since=self.failing_since)
 
     class WebhookReplayRequested(Aggregate.Event):
         endpoint_id: str
@@ -90,14 +90,20 @@ class WebhookRegistry(Aggregate):
         actor: str
 
         def apply(self, registry: WebhookRegistry) -> None:
-            endpoint = registry.endpoints[self.endpoint_id]
-            endpoint["status"] = ACTIVE
-            endpoint["failing_since"] = None
-            endpoint["replays"] += 1
-            endpoint["replay_from"] = self.from_position
+            registry.change(
+                self.endpoint_id,
+                status=ACTIVE,
+                failing_since=None,
+                replays=registry.endpoints[self.endpoint_id]["replays"] + 1,
+                replay_from=self.from_position,
+            )
 
     def __init__(self) -> None:
         self.endpoints: dict[str, dict[str, Any]] = {}
+
+    def change(self, endpoint_id: str, **values: Any) -> None:
+        """Replace an endpoint's entry (never edit it in place: cached copies share entries)."""
+        self.endpoints[endpoint_id] = {**self.endpoints[endpoint_id], **values}
 
     @staticmethod
     def id_for() -> UUID:

@@ -10,11 +10,13 @@ recorded or a confirm, decline, reschedule, cancel, completion or no-show makes 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
-from domain.booking import PENDING, Booking, current_deadlines
+from domain.booking import PENDING, Booking, current_deadlines, reminder_due
+from domain.policy import Policy
 from projections.buffer import RowBuffer
 from projections.room_details import BOOKING_CHANGES, STATUS_AFTER
 from projections.view import Handler, View
@@ -54,6 +56,8 @@ class PendingDeadlines(View):
                         state["free_until"],
                         state["session_end_due"],
                         state["free_cancellation_closed"],
+                        state["reminder_due"],
+                        state["reminded_due"],
                     )
                 ],
             )
@@ -61,6 +65,8 @@ class PendingDeadlines(View):
         self.deadlines.flush(conn)
 
     def session_reserved(self, conn: sa.Connection, event: Booking.SessionReserved) -> None:
+        policy = Policy.from_dict(event.policy)
+        lead = policy.reminder_lead
         state = {
             "booking_id": str(event.originator_id),
             "status": PENDING,
@@ -68,6 +74,9 @@ class PendingDeadlines(View):
             "free_until": event.free_until,
             "session_end_due": event.session_end_due,
             "free_cancellation_closed": None,
+            "reminder_lead_seconds": int(lead.total_seconds()),
+            "reminder_due": reminder_due(event.starts_at, policy),
+            "reminded_due": None,
             "booking_version": event.originator_version,
         }
         self.bookings.put(state["booking_id"], [state])
@@ -82,11 +91,15 @@ class PendingDeadlines(View):
             state["status"] = STATUS_AFTER[type(event)]
         elif isinstance(event, Booking.FreeCancellationClosed):
             state["free_cancellation_closed"] = event.due
+        elif isinstance(event, Booking.SessionReminderDue):
+            state["reminded_due"] = event.due
         elif isinstance(event, Booking.Rescheduled):
+            lead = timedelta(seconds=state["reminder_lead_seconds"])
             state.update(
                 status=PENDING,
                 confirm_by=event.confirm_by,
                 free_until=event.free_until,
                 session_end_due=event.session_end_due,
+                reminder_due=event.starts_at - lead if lead else None,
             )
         self.bookings.put(booking_id, [state])

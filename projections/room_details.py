@@ -37,6 +37,7 @@ STATUS_AFTER: dict[type, str] = {
 BOOKING_CHANGES = (
     *STATUS_AFTER,
     Booking.FreeCancellationClosed,
+    Booking.SessionReminderDue,
     Booking.Rescheduled,
     Booking.CreditForfeited,
     Booking.MemberJoined,

@@ -142,6 +142,9 @@ def pending_deadlines_tables(metadata: sa.MetaData, prefix: str) -> tuple[sa.Tab
         sa.Column("free_until", UTCDateTime, nullable=False),
         sa.Column("session_end_due", UTCDateTime, nullable=False),
         sa.Column("free_cancellation_closed", UTCDateTime, nullable=True),
+        sa.Column("reminder_lead_seconds", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("reminder_due", UTCDateTime, nullable=True),
+        sa.Column("reminded_due", UTCDateTime, nullable=True),
         sa.Column("booking_version", sa.Integer, nullable=False),
     )
     deadlines = sa.Table(

@@ -44,6 +44,8 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _accepted_ids: set[str] = field(default_factory=set)
+    arrivals: int = 0
+    """Requests whose body was read (counted before any hang)."""
 
     def accepted(self) -> list[Received]:
         with self.lock:
@@ -76,6 +78,8 @@ def receiver(path: str = "/hooks") -> Iterator[Receiver]:
         def do_POST(self) -> None:
             target = box["receiver"]
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            with target.lock:
+                target.arrivals += 1
             if target.hang is not None:
                 target.hang.wait(10)
             verified = False

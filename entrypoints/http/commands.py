@@ -99,7 +99,7 @@ def open_room(
         actor=acting_party(caller, x_actor, SERVICE_ACTOR),
         command_id=command_id("open_room", idempotency_key),
     )
-    if not outcome["created"]:
+    if outcome.get("created") is False:
         response.status_code = 200
     return with_id(outcome, "room_id")
 

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from audit.asof import booking_as_of, ledger_as_of
-from domain.booking import Booking
+from commands.reads import booking_read
 from domain.errors import InvalidInput
 from domain.time import iso
 from entrypoints.http.auth import Reader, Writer
@@ -35,7 +35,7 @@ from entrypoints.http.responses import (
     RoomDetails,
     Rooms,
 )
-from entrypoints.http.schemas import parse_instant
+from entrypoints.http.schemas import PRINTABLE_ID, parse_instant
 
 if TYPE_CHECKING:
     from projections.queries import ReadModels
@@ -143,11 +143,20 @@ def list_available_starts(
         str | None, Query(alias="from", max_length=64, description="instant with offset")
     ] = None,
     to: Annotated[str | None, Query(max_length=64, description="instant with offset")] = None,
+    excluding: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            pattern=PRINTABLE_ID,
+            description="a booking being rescheduled: its own slot is not in the way",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
-    """Start instants on the slot grid that are free and bookable right now."""
+    """Start instants on the slot grid that are free and bookable right now; with
+    ``excluding=<booking_id>``, also those overlapping that booking's current slot."""
     begin = _query_instant(from_, "from") if from_ is not None else service.clock.now()
     end = _query_instant(to, "to") if to is not None else begin + DEFAULT_WINDOW
-    starts = service.available_starts(provider_id, length, begin, end)
+    starts = service.available_starts(provider_id, length, begin, end, excluding=excluding)
     return {"provider_id": provider_id, "length_minutes": length, "starts": [iso(s) for s in starts]}
 
 
@@ -159,7 +168,7 @@ def get_booking(
     its state at that instant, replayed from its events (the audit's shape)."""
     if as_of is not None:
         return booking_as_of(service, booking_id, at=_query_instant(as_of, "as_of"))
-    return booking_view(service.get_booking(booking_id), service.clock.now())
+    return booking_read(service.get_booking(booking_id), service.clock.now())
 
 
 @router.get("/bookings/{booking_id}/policy", tags=["bookings"], response_model=PolicyReview)
@@ -194,32 +203,6 @@ def get_policy(caller: Reader, request: Request) -> dict[str, Any]:
     """The policy new bookings are reserved under: its numbers, version and description."""
     policy = request.app.state.service.policy
     return {"version": policy.version, "numbers": policy.to_dict(), "description": policy.describe()}
-
-
-def booking_view(booking: Booking, now: datetime) -> dict[str, Any]:
-    def instant(value: datetime | None) -> str | None:
-        return iso(value) if value is not None else None
-
-    return {
-        "id": str(booking.id),
-        "room_id": booking.room_id,
-        "member_id": booking.member_id,
-        "provider_id": booking.provider_id,
-        "status": booking.status_at(now),
-        "starts_at": iso(booking.starts_at),
-        "ends_at": iso(booking.ends_at),
-        "length_minutes": booking.length_minutes,
-        "format": booking.format,
-        "confirm_by": iso(booking.confirm_by),
-        "free_until": iso(booking.free_until),
-        "joined_at": instant(booking.joined_at),
-        "absent_party": booking.absent_party,
-        "forfeited_credits": len(booking.forfeited),
-        "restored_credits": len(booking.restored),
-        "allowed_actions": list(booking.allowed_actions(now)),
-        "policy_version": booking.policy_version,
-        "version": booking.version,
-    }
 
 
 def room_resource(room: dict[str, Any]) -> dict[str, Any]:

@@ -30,7 +30,7 @@ class Room(Written):
     id: str
     member_id: str
     provider_id: str
-    created: bool = Field(description="false when the pair already had this room (answered with 200)")
+    created: bool = Field(True, description="false when the pair already had this room (answered with 200)")
 
 
 class AvailabilityPublished(Written):
@@ -49,9 +49,11 @@ class CreditsAdded(Written):
     """The addition under ``reference``; a repeat of the reference answers this again."""
 
     member_id: str
-    source: str
-    count: int
-    reference: str
+    source: str | None = Field(
+        None, description="absent only when replaying an answer recorded before payment references were kept"
+    )
+    count: int | None = None
+    reference: str | None = None
     balance: Balance = Field(description="the member's balance right after this reference's addition")
 
 
@@ -161,17 +163,16 @@ class BookingState(Answer):
     )
     policy_version: str
     version: int
+    session_end_due: str
+    free_cancellation_closed: str | None
+    credit_id: str
+    modified_on: str
 
 
-class BookingAsOf(Answer):
-    """The booking replayed from its events up to an instant (``?as_of=``)."""
+class BookingAsOf(BookingState):
+    """The booking replayed from its events up to an instant or version (``?as_of=``)."""
 
-    as_of: str
-    booking_id: str
-    version: int
-    allowed_actions: list[Action] = Field(
-        description="exactly the commands a party allowed to take them would have accepted at this instant"
-    )
+    as_of: str | int
 
 
 class NotBookable(Answer):

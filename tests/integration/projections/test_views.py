@@ -9,7 +9,7 @@ from commands.clock import ManualClock
 from commands.service import BookingService
 from commands.storage import event_store_env
 from domain.availability import weekly_hours
-from domain.booking import CONFIRMATION, FREE_CANCELLATION, SESSION_END
+from domain.booking import CONFIRMATION, FREE_CANCELLATION, REMINDER, SESSION_END
 from projections.database import create_read_engine
 from projections.deadlines import PendingDeadline
 from projections.queries import ReadModels
@@ -143,6 +143,7 @@ def test_a_confirmation_replaces_the_confirmation_deadline_by_the_session_end(
 
     assert read_models(database_url).pending_deadlines() == [
         PendingDeadline(booking, FREE_CANCELLATION, at(4, 10), 2),
+        PendingDeadline(booking, REMINDER, at(5, 10), 2),
         PendingDeadline(booking, SESSION_END, at(6, 11, 15), 2),
     ]
 

@@ -16,7 +16,7 @@ from tests.polling import wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-SLACK = 60.0  # seconds allowed beyond a due instant before a test gives up
+SLACK = 120.0  # real seconds allowed beyond a due instant before a test gives up (a loaded machine)
 
 
 @pytest.fixture

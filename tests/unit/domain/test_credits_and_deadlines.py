@@ -18,6 +18,7 @@ from domain.booking import (
     FREE_CANCELLATION,
     NO_SHOW,
     PENDING,
+    REMINDER,
     SESSION_END,
     Booking,
 )
@@ -169,7 +170,9 @@ def test_a_deadline_is_never_recorded_twice(kind: str) -> None:
         CONFIRMATION: booking.confirm_by,
         FREE_CANCELLATION: booking.free_until,
         SESSION_END: booking.session_end_due,
+        REMINDER: booking.reminder_due,
     }[kind]
+    assert due is not None
     assert booking.record_deadline(kind, due, account, world.calendar, due)
     world.collect_all(booking)
     assert not booking.record_deadline(kind, due, account, world.calendar, due + timedelta(hours=1))
@@ -186,7 +189,10 @@ def test_the_free_cancellation_close_is_recorded_and_changes_no_decision() -> No
         booking.free_until + timedelta(minutes=5),
     )
     assert booking.status == CONFIRMED
-    assert booking.pending_deadlines() == [(SESSION_END, booking.session_end_due)]
+    assert booking.pending_deadlines() == [
+        (REMINDER, booking.reminder_due),
+        (SESSION_END, booking.session_end_due),
+    ]
 
 
 def test_deadlines_made_stale_by_a_reschedule_record_nothing() -> None:

@@ -212,6 +212,7 @@ class BookingWorld(RuleBasedStateMachine):
             CONFIRMATION: b.confirm_by,
             "free_cancellation": b.free_until,
             "session_end": b.session_end_due,
+            "reminder": b.reminder_due or b.starts_at,
         }[kind]
         if stale:
             due -= timedelta(minutes=15)

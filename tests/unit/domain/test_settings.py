@@ -27,6 +27,7 @@ def test_without_configuration_the_design_defaults_apply() -> None:
         "join_opens_before": "PT15M",
         "provider_late_grace": "PT15M",
         "min_confirm_time": "PT1H",
+        "reminder_lead": "P1D",
     }
     assert settings.database_url.startswith("sqlite:///")
 

@@ -67,11 +67,14 @@ class ListedDeadlines:
 
 
 class Office:
-    """A booking service on the library's in-memory store, a manual clock and a listed view."""
+    """A booking service on the library's in-memory store, a manual clock and a listed view.
+
+    Reminders are off unless a test's policy turns them on: these tests count the deadlines
+    that decide a booking's fate (the reminder has its own tests)."""
 
     def __init__(self, policy: Policy | None = None) -> None:
         self.clock = ManualClock(MONDAY)
-        self.service = BookingService(self.clock, policy or Policy())
+        self.service = BookingService(self.clock, policy or Policy(reminder_lead=timedelta(0)))
         self.view = ListedDeadlines()
         self.service.publish_availability(
             PROVIDER,
