@@ -17,15 +17,24 @@ from itertools import chain
 from typing import Any, ClassVar, TypeVar, cast
 from uuid import UUID
 
+import eventsourcing.postgres
+import psycopg_pool
 from eventsourcing.application import Application, ProcessingEvent, project_aggregate
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, InternalError, Mapper
+from eventsourcing.persistence import (
+    InfrastructureFactory,
+    IntegrityError,
+    InternalError,
+    Mapper,
+    OperationalError,
+)
+from eventsourcing.utils import Environment, EnvType
 
 from commands.cache import AggregateCache, is_immutable, private_copy
 from commands.chain import ChainedMapper
 from commands.clock import SystemClock
 from commands.idempotency import CommandRecord, check_command_id, fingerprint
-from commands.storage import event_store_env
+from commands.storage import PoolBudget, event_store_env
 from domain.actors import SCHEDULER, Actor
 from domain.booking import Booking
 from domain.calendar import ProviderCalendar, check_length
@@ -41,6 +50,8 @@ A = TypeVar("A", bound=Aggregate)
 Decision = Callable[[datetime], tuple[Sequence[Aggregate], dict[str, Any]]]
 
 MAX_ATTEMPTS = 12
+OVERFLOW_IDLE_SECONDS = 60.0
+REFUSED_WAIT = 0.25
 MAX_TEXT = 2000
 CACHE_SIZE = 5000  # aggregates kept per service object
 
@@ -53,15 +64,53 @@ class BookingService(Application[UUID]):
     }
 
     def __init__(self, clock: Clock, policy: Policy | None = None, env: dict[str, str] | None = None) -> None:
-        super().__init__(env=env)
+        try:
+            super().__init__(env=env)
+        except BaseException:  # e.g. a concurrent start-up's CREATE: release the pool already opened
+            factory = getattr(self, "factory", None)
+            if factory is not None:
+                factory.close()
+            raise
         self._cache = AggregateCache(CACHE_SIZE)
         self._local = threading.local()
         self.clock = clock
         self.policy = policy or Policy()
 
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        """Only the values handed in configure the store: unlike the library's default, never
+        ``os.environ`` (``PERSISTENCE_MODULE``, ``BOOKING_PERSISTENCE_MODULE``, ...), so
+        ``entrypoints.settings`` stays the one place the environment configures anything."""
+        values = dict(type(self).env)
+        if type(self).is_snapshotting_enabled or type(self).snapshotting_intervals:
+            values["IS_SNAPSHOTTING_ENABLED"] = "y"
+        values.update(env or {})
+        return Environment(name, values)
+
+    def construct_factory(self, env: Environment) -> InfrastructureFactory:
+        """On PostgreSQL, open the pool before first use and wait for its ``size`` connections:
+        otherwise psycopg's pool, still connecting in the background, grows past its size for
+        the very first query. Connections above the size close after a minute unused."""
+        factory = super().construct_factory(env)
+        pool = getattr(getattr(factory, "datastore", None), "pool", None)
+        if isinstance(pool, eventsourcing.postgres.ConnectionPool):
+            pool.__class__ = ShortWaitWhenRefusedPool
+            pool.max_idle = OVERFLOW_IDLE_SECONDS
+            try:
+                pool.open(wait=True, timeout=pool.timeout)
+            except psycopg_pool.PoolTimeout as error:
+                reason = getattr(pool, "last_refusal", None) or error
+                raise OperationalError(f"cannot connect to the event store: {reason}") from error
+        return factory
+
     @classmethod
     def open(
-        cls, database_url: str, clock: Clock | None = None, policy: Policy | None = None, attempts: int = 6
+        cls,
+        database_url: str,
+        clock: Clock | None = None,
+        policy: Policy | None = None,
+        attempts: int = 6,
+        *,
+        pools: PoolBudget | None = None,
     ) -> BookingService:
         """Construct the service on a database URL, riding out concurrent start-ups.
 
@@ -70,7 +119,7 @@ class BookingService(Application[UUID]):
         """
         for attempt in range(attempts):
             try:
-                return cls(clock or SystemClock(), policy, env=event_store_env(database_url))
+                return cls(clock or SystemClock(), policy, env=event_store_env(database_url, pools))
             except InternalError:
                 if attempt == attempts - 1:
                     raise
@@ -522,6 +571,8 @@ class BookingService(Application[UUID]):
             uuid = ident if isinstance(ident, UUID) else UUID(str(ident))
         except ValueError:
             raise NotFound(f"no {what} with id {ident!r}") from None
+        if not isinstance(ident, UUID) and str(uuid) != ident:  # one spelling, as every view keys it
+            raise NotFound(f"no {what} with id {ident!r}; ids are lowercase UUIDs such as {uuid}")
         aggregate = self._find(cls, uuid, version)
         if aggregate is None or not isinstance(aggregate, cls):
             raise NotFound(f"no {what} with id {ident!r}")
@@ -634,6 +685,31 @@ class BookingService(Application[UUID]):
             other.settle(its_account, its_calendar, now)
             changed += [other, its_account, its_calendar]
         return changed
+
+
+class ShortWaitWhenRefusedPool(eventsourcing.postgres.ConnectionPool):
+    """The library's pool, except that while the server refuses new connections (down, or
+    out of connections: "too many clients") a caller waits at most ``REFUSED_WAIT`` seconds
+    for a connection instead of the full timeout. The library retries a failed read ten
+    times, so a request then fails with a clear error within seconds, not minutes."""
+
+    refused_since: float | None = None
+    last_refusal: str = ""
+
+    def _connect(self, timeout: float | None = None) -> Any:
+        try:
+            connection = super()._connect(timeout=timeout)
+        except Exception as error:
+            self.refused_since = self.refused_since or time.monotonic()
+            self.last_refusal = " ".join(str(error).split())[:300]
+            raise
+        self.refused_since = None
+        return connection
+
+    def getconn(self, timeout: float | None = None) -> Any:
+        if timeout is None and self.refused_since is not None:
+            timeout = min(self.timeout, REFUSED_WAIT)
+        return super().getconn(timeout=timeout)
 
 
 def booking_outcome(booking: Booking) -> dict[str, Any]:

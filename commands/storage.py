@@ -1,18 +1,48 @@
-"""Map one database URL onto the event-sourcing library's own recorders."""
+"""Map one database URL (and the connection budget) onto the event-sourcing library's recorders.
+
+Nothing here reads the environment: the library gets exactly the values built here (see
+``BookingService.construct_env``), and ``entrypoints.settings`` decides the budget.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
 
-def event_store_env(database_url: str) -> dict[str, str]:
+@dataclass(frozen=True)
+class PoolBudget:
+    """How many PostgreSQL connections one pool of a process may use.
+
+    A process has two pools, the event store's and the read models' (SQLAlchemy). Each opens
+    connections only when first asked for one, keeps at most ``size`` of them open while idle,
+    and opens up to ``max_overflow`` more under a burst, closing those again once returned
+    (the event store after a few minutes idle). A process therefore holds at most
+    ``2 * size`` connections while idle and ``2 * (size + max_overflow)`` at its peak.
+    """
+
+    size: int = 1
+    max_overflow: int = 4
+    timeout: float = 10.0  # seconds a caller waits for a pooled connection before an error
+
+    def __post_init__(self) -> None:
+        if self.size < 1 or self.max_overflow < 0:
+            raise ValueError("a pool needs size >= 1 and max_overflow >= 0")
+
+    @property
+    def peak(self) -> int:
+        return self.size + self.max_overflow
+
+
+def event_store_env(database_url: str, pools: PoolBudget | None = None) -> dict[str, str]:
     """The library environment for ``sqlite:///path`` or ``postgresql://user@host:port/db``.
 
     ``?schema=name`` on a PostgreSQL URL puts every table in that schema (tests use it to
     isolate themselves). ``POSTGRES_ENABLE_DB_FUNCTIONS`` stays off: in 9.5.6 it lets
     readers skip events under concurrent writers.
     """
+    pools = pools or PoolBudget()
     url = urlparse(database_url)
     # The library's aggregate cache stays off: the service keeps its own (commands/cache.py).
     cache: dict[str, str] = {}
@@ -40,14 +70,25 @@ def event_store_env(database_url: str) -> dict[str, str]:
             "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
             # Writes a command's events in one round trip, keeping the library's table lock.
             "APPLICATION_RECORDER_TOPIC": "commands.recorder:OneTripPostgresRecorder",
-            # Two connections open at start, more (up to 24) only while concurrent commands
-            # need them: an idle service holds few of the server's connection slots.
-            "POSTGRES_POOL_SIZE": "2",
-            "POSTGRES_MAX_OVERFLOW": "22",
+            # psycopg's pool: min_size = size (opened on first use), max_size = size + overflow.
+            "POSTGRES_POOL_SIZE": str(pools.size),
+            "POSTGRES_MAX_OVERFLOW": str(pools.max_overflow),
             "POSTGRES_LOCK_TIMEOUT": "10",
-            "POSTGRES_CONNECT_TIMEOUT": "10",
+            "POSTGRES_CONNECT_TIMEOUT": str(int(pools.timeout)),
         }
         if "schema" in query:
             env["POSTGRES_SCHEMA"] = query["schema"][0]
         return env
-    raise ValueError(f"unsupported database URL {database_url!r}; use sqlite:///path or postgresql://…")
+    raise ValueError(
+        f"unsupported database URL {redact_url(database_url)!r}; use sqlite:///path or postgresql://…"
+    )
+
+
+def redact_url(database_url: str) -> str:
+    """The URL with any password replaced by ``***`` (safe to print or log)."""
+    url = urlparse(database_url)
+    if url.password is None:
+        return database_url
+    netloc = url.netloc.rpartition("@")
+    user = netloc[0].partition(":")[0]
+    return url._replace(netloc=f"{user}:***@{netloc[2]}").geturl()

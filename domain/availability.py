@@ -148,9 +148,15 @@ def align_up(instant: datetime, step: timedelta) -> datetime:
     return instant if not remainder else instant + (step - remainder)
 
 
+HOST_DEPENDENT_ZONES = frozenset({"localtime", "Factory", "posixrules"})
+"""Names in the zone database whose meaning depends on the host, not on the IANA rules."""
+
+
 def _zone(name: object) -> ZoneInfo:
     if not isinstance(name, str) or not name:
         raise InvalidInput("timezone must be an IANA zone name such as Europe/London")
+    if name in HOST_DEPENDENT_ZONES or name.startswith(("posix/", "right/", "/")):
+        raise InvalidInput(f"time zone {name!r} depends on the host; use an IANA name such as Europe/London")
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

@@ -51,7 +51,7 @@ class Booted:
             from projections.database import create_read_engine
             from projections.queries import ReadModels
 
-            self._engine = create_read_engine(self.database_url)
+            self._engine = create_read_engine(self.database_url, self.settings.pools)
             self._closing.callback(self._engine.dispose)
             self._read_models = ReadModels(self._engine, self.clock)
         return self._read_models
@@ -60,6 +60,7 @@ class Booted:
         """A runner over this process's service: the events are read through its recorder."""
         from projections.runner import ProjectionsRunner
 
+        options.setdefault("pools", self.settings.pools)
         runner = ProjectionsRunner(self.database_url, *args, service=self.service, **options)
         self._closing.callback(runner.close)
         return runner
@@ -86,7 +87,7 @@ class Booted:
 def boot(settings: Settings, clock: Clock | None = None) -> Booted:
     """Open the service on the settings' database, with their policy and clock (or ``clock``)."""
     clock = clock or settings.clock()
-    service = BookingService.open(settings.database_url, clock, settings.policy)
+    service = BookingService.open(settings.database_url, clock, settings.policy, pools=settings.pools)
     return Booted(settings, clock, service)
 
 

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Sequence
+
+import psycopg
+import sqlalchemy as sa
+from eventsourcing.persistence import PersistenceError
 
 from domain.errors import BookingError
 from entrypoints.settings import SettingsError
@@ -36,13 +41,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except SettingsError as error:
-        print(f"booking: configuration error: {error}", file=sys.stderr)
+        print(f"booking: configuration error: {redact_passwords(str(error))}", file=sys.stderr)
         return 2
     except BookingError as error:
         print(f"booking: {error.code}: {error.message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as error:  # one clear line, never a traceback, never a URL's password
+        print(f"booking: {describe(error)}", file=sys.stderr)
+        return 1
+
+
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (PersistenceError, sa.exc.SQLAlchemyError, psycopg.Error)
+
+
+def describe(error: BaseException) -> str:
+    """One line saying what went wrong: the gist of a database error, else the error itself."""
+    cause = getattr(error, "orig", None) or error
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    text = redact_passwords(lines[0] if lines else type(error).__name__)[:300]
+    if isinstance(error, DATABASE_ERRORS):
+        return f"database error: {text}"
+    if isinstance(error, OSError):
+        return f"{error.strerror or text}{f': {error.filename}' if error.filename else ''}"
+    return f"{type(error).__name__}: {text}"
+
+
+def redact_passwords(text: str) -> str:
+    """``scheme://user:secret@host`` becomes ``scheme://user:***@host`` anywhere in ``text``."""
+    return re.sub(r"(\w[\w+.-]*://[^/\s:@]*:)[^@\s/]*@", r"\1***@", text)
 
 
 if __name__ == "__main__":

@@ -158,7 +158,9 @@ def run_import(args: argparse.Namespace) -> int:
 
 def run_verify(args: argparse.Namespace) -> int:
     with opened(args) as (app, url), progress_bar(app, args.no_progress or args.json) as tick:
-        check = None if args.no_views else functools.partial(verify_views, url)
+        check = (
+            None if args.no_views else functools.partial(verify_views, url, pools=Settings.from_env().pools)
+        )
         report = verify_all(app, check, tick)
     if args.json:
         _print(report.as_dict())

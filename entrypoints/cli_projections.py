@@ -12,16 +12,20 @@ import logging
 import signal
 import sys
 import threading
+import time
 from types import FrameType
 
 from tqdm import tqdm
 
-from entrypoints.bootstrap import boot
+from entrypoints.bootstrap import Booted, boot
 from entrypoints.settings import Settings
 from projections.catalog import VIEW_NAMES
 from projections.rebuild import rebuild_views
-from projections.runner import TRANSIENT_ERRORS
+from projections.runner import TRANSIENT_ERRORS, ProjectionsRunner
+from projections.tracking import Stall
 from projections.verify import verify_views
+
+log = logging.getLogger("booking.projections")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,7 +43,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_project(args: argparse.Namespace) -> int:
+    from entrypoints.http.logs import show_connection_errors
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    show_connection_errors()
     settings = Settings.from_env()
     stop = threading.Event()
 
@@ -49,12 +56,10 @@ def run_project(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    try:
-        parts = boot(settings)
-        runner = parts.projections_runner(args.poll_interval, batch_size=args.batch_size)
-    except TRANSIENT_ERRORS as error:
-        print(f"booking: cannot start projecting, database unavailable: {error}", file=sys.stderr)
-        return 1
+    opened = _open_runner(settings, args, stop)
+    if opened is None:
+        return 0 if stop.is_set() else 1
+    parts, runner = opened
     try:
         runner.run_forever(stop)
     except TRANSIENT_ERRORS as error:
@@ -65,25 +70,59 @@ def run_project(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_runner(
+    settings: Settings, args: argparse.Namespace, stop: threading.Event, give_up_after: float = 60.0
+) -> tuple[Booted, ProjectionsRunner] | None:
+    """The process's parts and runner, retrying while the database refuses (down, or out of
+    connections: the pool's warnings say which)."""
+    started, pause = time.monotonic(), 0.5
+    while not stop.is_set():
+        try:
+            parts = boot(settings)
+            try:
+                return parts, parts.projections_runner(args.poll_interval, batch_size=args.batch_size)
+            except BaseException:
+                parts.close()
+                raise
+        except TRANSIENT_ERRORS as error:
+            if time.monotonic() - started >= give_up_after:
+                print(f"booking: cannot start projecting, database unavailable: {error}", file=sys.stderr)
+                return None
+            log.warning("database unavailable at start-up, retrying in %.1f s: %s", pause, error)
+            stop.wait(pause)
+            pause = min(pause * 2, 5.0)
+    return None
+
+
 def run_rebuild(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     names = [args.name] if args.name else None
     bar = tqdm(unit="event", desc=f"rebuild {args.name or 'all views'}")
+    stalled: dict[str, Stall] = {}
     try:
         replayed = rebuild_views(
             settings.database_url,
             names,
             on_start=lambda total: setattr(bar, "total", total),
             on_progress=bar.update,
+            pools=settings.pools,
+            stalled=stalled,
         )
     finally:
         bar.close()
     print(f"rebuilt {', '.join(names or VIEW_NAMES)} from {replayed} events")
-    return 0
+    for name, stall in stalled.items():
+        print(
+            f"booking: {name} stops at event {stall.notification_id} ({stall.event_type}): {stall.error}; "
+            f"it holds every event before it (position {stall.position})",
+            file=sys.stderr,
+        )
+    return 1 if stalled else 0
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    differences = verify_views(Settings.from_env().database_url)
+    settings = Settings.from_env()
+    differences = verify_views(settings.database_url, pools=settings.pools)
     for line in differences:
         print(line)
     if differences:

@@ -170,17 +170,18 @@ def _serve_processes(
 
 def _serve_worker(settings: Settings, sock: socket.socket) -> None:
     """One API process of ``--workers``: the app on the inherited socket."""
-    import uvicorn
-
     from entrypoints.http.app import create_app
     from entrypoints.http.logs import configure_logging
+    from entrypoints.http.server import server as bounded_server
 
     configure_logging()
     with booted(settings) as parts:
         app: Any = None
         try:
             app = create_app(settings, parts.service, parts.read_models)
-            server = uvicorn.Server(uvicorn.Config(app, access_log=False, log_config=None, lifespan="off"))
+            server = bounded_server(
+                app, settings.http_host, settings.http_port, settings.http_max_connections
+            )
             _stop_quietly_on(signal.SIGTERM, signal.SIGINT)
             server.run(sockets=[sock])
         finally:
@@ -189,10 +190,9 @@ def _serve_worker(settings: Settings, sock: socket.socket) -> None:
 
 
 def _serve(settings: Settings, host: str, port: int, generated: str | None, in_process: bool) -> int:
-    import uvicorn
-
     from entrypoints.http.app import create_app
     from entrypoints.http.logs import configure_logging
+    from entrypoints.http.server import server as bounded_server
 
     configure_logging()
     with booted(settings) as parts:
@@ -204,9 +204,7 @@ def _serve(settings: Settings, host: str, port: int, generated: str | None, in_p
                 workers = InProcessWorkers(parts)
                 workers.start()
                 app.state.scheduler = workers.scheduler
-            server = uvicorn.Server(
-                uvicorn.Config(app, host=host, port=port, access_log=False, log_config=None, lifespan="off")
-            )
+            server = bounded_server(app, host, port, settings.http_max_connections)
             _announce(host, port, generated, workers is not None)
             _stop_quietly_on(signal.SIGTERM, signal.SIGINT)
             server.run()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from commands.clock import ScaledClock, SystemClock
+from commands.storage import PoolBudget, redact_url
 from domain.errors import InvalidInput
 from domain.policy import Policy
 from domain.time import Clock, parse_duration, to_utc
@@ -44,6 +45,8 @@ class Settings:
     api_tokens: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (token, role); never logged
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    pools: PoolBudget = field(default_factory=PoolBudget)
+    http_max_connections: int = 256
     webhook_timeout: timedelta = timedelta(seconds=10)
     webhook_retry_for: timedelta = timedelta(days=1)
     webhook_private_networks: str = "allow"
@@ -69,7 +72,7 @@ class Settings:
         if not database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise SettingsError(
                 "BOOKING_DATABASE_URL must be sqlite:///path or postgresql://user@host:port/db; "
-                f"got {database_url!r}"
+                f"got {redact_url(database_url)!r}"
             )
         return cls(
             database_url=database_url,
@@ -78,9 +81,28 @@ class Settings:
             api_tokens=api_tokens_from_env(env),
             http_host=env.get("BOOKING_HTTP_HOST") or "127.0.0.1",
             http_port=_port(env.get("BOOKING_HTTP_PORT") or "8000"),
+            pools=pools_from_env(env),
+            http_max_connections=_whole(env, "BOOKING_HTTP_MAX_CONNECTIONS", 256, minimum=1, maximum=100_000),
             **webhook_settings_from_env(env),
             **_clock(env),
         )
+
+
+def pools_from_env(env: Mapping[str, str]) -> PoolBudget:
+    """``BOOKING_DB_POOL_SIZE`` (1) and ``BOOKING_DB_MAX_OVERFLOW`` (4), for each of the two pools."""
+    default = PoolBudget()
+    size = _whole(env, "BOOKING_DB_POOL_SIZE", default.size, minimum=1)
+    overflow = _whole(env, "BOOKING_DB_MAX_OVERFLOW", default.max_overflow, minimum=0)
+    return PoolBudget(size=size, max_overflow=overflow)
+
+
+def _whole(env: Mapping[str, str], variable: str, default: int, *, minimum: int, maximum: int = 1000) -> int:
+    text = env.get(variable)
+    if not text:
+        return default
+    if not text.strip().isdigit() or not minimum <= int(text) <= maximum:
+        raise SettingsError(f"{variable} must be a whole number from {minimum} to {maximum}; got {text!r}")
+    return int(text)
 
 
 def policy_from_env(env: Mapping[str, str]) -> Policy:
@@ -182,6 +204,11 @@ def api_tokens_from_env(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
             )
         if len(token) < 16:
             raise SettingsError(f"API token entry {number} is shorter than 16 characters")
+        if tokens.get(token, role) != role:
+            raise SettingsError(
+                f"API token entry {number} repeats an earlier token with another role "
+                f"({tokens[token]} then {role}); give each token one role (the token itself is not shown)"
+            )
         tokens[token] = role
     return tuple(tokens.items())
 

@@ -18,6 +18,7 @@ from projections.tables import (
     credit_balances_tables,
     pending_deadlines_tables,
     room_details_tables,
+    stalls_table,
     tracking_table,
 )
 from projections.tracking import ViewRecorder
@@ -34,6 +35,7 @@ def build_views(engine: sa.Engine, prefix: str = "", names: Sequence[str] | None
         raise ValueError(f"unknown view {', '.join(unknown)}; views are {', '.join(VIEW_NAMES)}")
     metadata = sa.MetaData()
     tracking = tracking_table(metadata)
+    stalls = stalls_table(metadata)
     constructors = {
         RoomDetails.name: (RoomDetails, room_details_tables),
         CreditBalances.name: (CreditBalances, credit_balances_tables),
@@ -42,7 +44,7 @@ def build_views(engine: sa.Engine, prefix: str = "", names: Sequence[str] | None
     views: list[View] = []
     for name in wanted:
         cls, define = constructors[name]
-        recorder = ViewRecorder(engine, f"{prefix}{name}", tracking)
+        recorder = ViewRecorder(engine, f"{prefix}{name}", tracking, stalls)
         views.append(cls(recorder, define(metadata, prefix)))
     create_tables(engine, metadata)
     for view in views:

@@ -13,11 +13,18 @@ from urllib.parse import parse_qs, unquote, urlencode, urlparse, urlunparse
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from commands.storage import PoolBudget, redact_url
+
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 
 
-def create_read_engine(database_url: str) -> sa.Engine:
-    """The read-model engine for ``sqlite:///path`` or ``postgresql://user@host:port/db[?schema=s]``."""
+def create_read_engine(database_url: str, pools: PoolBudget | None = None) -> sa.Engine:
+    """The read-model engine for ``sqlite:///path`` or ``postgresql://user@host:port/db[?schema=s]``.
+
+    On PostgreSQL its pool follows ``pools``: no connection until the first query, at most
+    ``size`` kept while idle, ``max_overflow`` more under a burst (closed when returned).
+    """
+    pools = pools or PoolBudget()
     url = urlparse(database_url)
     if url.scheme == "sqlite":
         path = unquote(url.path)[1:]
@@ -36,8 +43,17 @@ def create_read_engine(database_url: str) -> sa.Engine:
             connect_args["options"] = f"-csearch_path={schema}"
         rest = urlencode({k: v[0] for k, v in query.items()})
         driver_url = urlunparse(url._replace(scheme="postgresql+psycopg", query=rest))
-        return sa.create_engine(driver_url, connect_args=connect_args, pool_pre_ping=True)
-    raise ValueError(f"unsupported database URL {database_url!r}; use sqlite:///path or postgresql://…")
+        return sa.create_engine(
+            driver_url,
+            connect_args=connect_args,
+            pool_pre_ping=True,
+            pool_size=pools.size,
+            max_overflow=pools.max_overflow,
+            pool_timeout=pools.timeout,
+        )
+    raise ValueError(
+        f"unsupported database URL {redact_url(database_url)!r}; use sqlite:///path or postgresql://…"
+    )
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -23,6 +23,7 @@ from projections.tables import (
     credit_balances_tables,
     pending_deadlines_tables,
     room_details_tables,
+    stalls_table,
     tracking_table,
 )
 
@@ -38,6 +39,7 @@ class ReadModels:
         self.clock = clock
         metadata = sa.MetaData()
         self._tracking = tracking_table(metadata)
+        self._stalls = stalls_table(metadata)
         self._rooms, self._sessions = room_details_tables(metadata, "")
         _, _, self._balances = credit_balances_tables(metadata, "")
         _, self._deadlines = pending_deadlines_tables(metadata, "")
@@ -115,6 +117,20 @@ class ReadModels:
             ).all()
         found = {row.view_name: int(row.notification_id) for row in rows}
         return {name: found.get(name, 0) for name in VIEW_NAMES}
+
+    def stalls(self) -> dict[str, dict[str, Any]]:
+        """The live views that cannot apply an event: position, the event and the error."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(self._stalls).where(self._stalls.c.view_name.in_(VIEW_NAMES))).all()
+        return {
+            row.view_name: {
+                "position": int(row.position),
+                "event_position": int(row.notification_id),
+                "event_type": row.event_type,
+                "error": row.error,
+            }
+            for row in rows
+        }
 
     def wait_for(self, position: int | None, timeout: float) -> bool:
         """True once every view has applied ``position``; False if ``timeout`` seconds pass first."""

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from commands.storage import PoolBudget
 from projections.runner import ProjectionsRunner
+from projections.tracking import Stall
 
 
 def rebuild_views(
@@ -20,9 +22,14 @@ def rebuild_views(
     on_start: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
     batch_size: int = 1000,
+    pools: PoolBudget | None = None,
+    stalled: dict[str, Stall] | None = None,
 ) -> int:
-    """Rebuild the named views (all by default) and return the events replayed."""
-    runner = ProjectionsRunner(database_url, names=names, prefix=prefix, batch_size=batch_size)
+    """Rebuild the named views (all by default) and return the events replayed.
+
+    A view that cannot apply an event stops there (the others go on); ``stalled`` receives
+    each such view's stall."""
+    runner = ProjectionsRunner(database_url, names=names, prefix=prefix, batch_size=batch_size, pools=pools)
     try:
         with runner.engine.begin() as conn:
             for view in runner.views:
@@ -30,6 +37,9 @@ def rebuild_views(
         head = runner.log.head()
         if on_start is not None:
             on_start(head)
-        return runner.catch_up(stop_at=head, on_progress=on_progress)
+        replayed = runner.catch_up(stop_at=head, on_progress=on_progress)
+        if stalled is not None:
+            stalled.update(runner.stalled)
+        return replayed
     finally:
         runner.close()

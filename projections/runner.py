@@ -24,13 +24,15 @@ from typing import Any
 
 import sqlalchemy as sa
 from eventsourcing.application import Application
-from eventsourcing.persistence import PersistenceError
+from eventsourcing.persistence import Notification, PersistenceError
 
 from commands.service import BookingService
+from commands.storage import PoolBudget
 from projections.catalog import build_views
 from projections.database import create_read_engine
 from projections.source import EventLog
-from projections.tracking import PositionMoved
+from projections.tracking import PositionMoved, Stall
+from projections.view import View
 from projections.wakeup import Wakeup
 
 log = logging.getLogger("booking.projections")
@@ -40,6 +42,21 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     sa.exc.InterfaceError,
     PersistenceError,
 )
+
+
+LAG_LOG_IDLE_INTERVAL = 300.0
+"""Seconds between lag lines while the lag does not change."""
+
+
+class ViewCannotApply(Exception):
+    """A batch holds an event the view cannot apply; find it event by event."""
+
+
+class Unreadable:
+    """A stored event that cannot be decoded, in place of the event."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
 
 
 class ProjectionsRunner:
@@ -53,6 +70,8 @@ class ProjectionsRunner:
         batch_size: int = 500,
         give_up_after: float = 60.0,
         lag_log_interval: float = 10.0,
+        pools: PoolBudget | None = None,
+        stall_retry_interval: float = 60.0,
         service: Application[Any] | None = None,
     ) -> None:
         """Reads the events through ``service`` (the process's booking service, which the caller
@@ -61,11 +80,27 @@ class ProjectionsRunner:
         self.batch_size = batch_size
         self.give_up_after = give_up_after
         self.lag_log_interval = lag_log_interval
-        self.engine = create_read_engine(database_url)
+        self.engine = create_read_engine(database_url, pools)
         self._own_service = service is None
-        self.log = EventLog(service if service is not None else BookingService.open(database_url))
-        self.views = build_views(self.engine, prefix, names)
+        try:
+            self.log = EventLog(
+                service if service is not None else BookingService.open(database_url, pools=pools)
+            )
+        except BaseException:
+            self.engine.dispose()
+            raise
+        try:
+            self.views = build_views(self.engine, prefix, names)
+        except BaseException:
+            self.close()
+            raise
         self._topics = frozenset().union(*(view.handled_topics for view in self.views))
+        self.stall_retry_interval = stall_retry_interval
+        self.stalled: dict[str, Stall] = {}
+        self._stall_retry_at: dict[str, float] = {}
+        self._retry_pending: dict[str, bool] = {}
+        self._last_stall: dict[str, Stall] = {}
+        self._recorded_stalls = {view.name for view in self.views}  # an earlier run's may remain
         self._known: dict[str, int] = {}  # view name -> position, as last written by this runner
         self.wakeup = Wakeup(self.log.app.recorder)
 
@@ -75,13 +110,21 @@ class ProjectionsRunner:
         on_progress: Callable[[int], None] | None = None,
         stop: threading.Event | None = None,
     ) -> int:
-        """Apply everything recorded so far (up to ``stop_at``); return the events applied."""
+        """Apply everything recorded so far (up to ``stop_at``); return the events applied.
+
+        A view that cannot apply an event (deleted predecessor, unreadable row, a bug) stalls:
+        it keeps everything before that event, the stall is logged and recorded, and the
+        other views carry on. A stalled view is tried again every ``stall_retry_interval``.
+        """
         applied = 0
+        self._retry_due_stalls()
         while stop is None or not stop.is_set():
-            known = [self._known.get(view.view.view_name) for view in self.views]
+            active = [view for view in self.views if view.name not in self.stalled]
+            if not active:
+                break
+            known = [self._known.get(view.view.view_name) for view in active]
             positions = [
-                p if p is not None else view.view.position()
-                for view, p in zip(self.views, known, strict=True)
+                p if p is not None else view.view.position() for view, p in zip(active, known, strict=True)
             ]
             start = min(positions)
             if stop_at is not None and start >= stop_at:
@@ -89,21 +132,27 @@ class ProjectionsRunner:
             notifications = self.log.read(start, self.batch_size, stop=stop_at)
             if not notifications:
                 break
-            events = {n.id: self.log.decode(n) for n in notifications if n.topic in self._topics}
+            events = {n.id: self._decode(n) for n in notifications if n.topic in self._topics}
             last = notifications[-1].id
             advanced = 0
-            for view, position in zip(self.views, positions, strict=True):
+            for view, position in zip(active, positions, strict=True):
                 if position >= last:
                     continue
-                batch = [
-                    events[n.id] for n in notifications if n.id > position and n.topic in view.handled_topics
-                ]
+                mine = [n for n in notifications if n.id > position and n.topic in view.handled_topics]
                 self._known.pop(view.view.view_name, None)  # until the batch is known to be written
                 try:
-                    view.apply_batch(position, last, batch)
+                    if any(isinstance(events[n.id], Unreadable) for n in mine):
+                        raise ViewCannotApply
+                    view.apply_batch(position, last, [events[n.id] for n in mine])
                 except PositionMoved:
                     log.debug("view %s moved under us; re-reading its position", view.view.view_name)
                     continue
+                except TRANSIENT_ERRORS:
+                    raise
+                except Exception:
+                    if not self._apply_one_by_one(view, position, last, mine, events):
+                        continue
+                self._forget_stall(view)
                 self._known[view.view.view_name] = last
                 advanced = max(advanced, sum(1 for n in notifications if n.id > position))
             applied += advanced
@@ -111,18 +160,90 @@ class ProjectionsRunner:
                 on_progress(advanced)
         return applied
 
+    def _decode(self, notification: Notification) -> Any:
+        try:
+            return self.log.decode(notification)
+        except Exception as error:  # an edited or corrupted row: only the views that need it stop
+            return Unreadable(error)
+
+    def _apply_one_by_one(
+        self, view: View, position: int, last: int, mine: Sequence[Notification], events: dict[int, Any]
+    ) -> bool:
+        """Apply a failed batch event by event to find the one that fails; stall the view
+        there. True if the view reached ``last`` after all."""
+        for notification in mine:
+            event = events[notification.id]
+            try:
+                if isinstance(event, Unreadable):
+                    raise event.error
+                view.apply_batch(position, notification.id, [event])
+            except PositionMoved:
+                return False
+            except TRANSIENT_ERRORS:
+                raise
+            except Exception as error:
+                self._stall(view, position, notification, error)
+                return False
+            position = notification.id
+        if position < last:
+            view.apply_batch(position, last, [])
+        return True
+
+    def _stall(self, view: View, position: int, notification: Notification, error: BaseException) -> None:
+        kind = notification.topic.rpartition(":")[2] or notification.topic
+        text = f"{type(error).__name__}: {error}".strip()
+        stall = Stall(position, notification.id, kind, text)
+        previous = self._last_stall.get(view.name)
+        self.stalled[view.name] = self._last_stall[view.name] = stall
+        self._stall_retry_at[view.name] = time.monotonic() + self.stall_retry_interval
+        if previous != stall:
+            log.error(
+                "view %s stalled: cannot apply event %d (%s, stream %s v%d): %s; it stays at position %d "
+                "while the other views carry on (booking verify shows it; booking rebuild %s after a repair)",
+                view.name,
+                notification.id,
+                kind,
+                notification.originator_id,
+                notification.originator_version,
+                text,
+                position,
+                view.name,
+            )
+        view.view.record_stall(stall)
+        self._recorded_stalls.add(view.name)
+
+    def _retry_due_stalls(self) -> None:
+        now = time.monotonic()
+        for name in [n for n, at in self._stall_retry_at.items() if at <= now and n in self.stalled]:
+            del self.stalled[name]  # try again; a repeat of the same stall is not logged again
+            self._retry_pending[name] = True
+
+    def _forget_stall(self, view: View) -> None:
+        """The view applied a batch: any stall recorded for it (by us or an earlier run) is over."""
+        if view.name in self._recorded_stalls:
+            view.view.clear_stall()
+            self._recorded_stalls.discard(view.name)
+        if self._retry_pending.pop(view.name, False):
+            log.info("view %s applies events again", view.name)
+            self._last_stall.pop(view.name, None)
+
     def run_forever(self, stop: threading.Event) -> None:
         """Catch up, then follow new events until ``stop`` is set."""
         failing_since: float | None = None
         pause = self.poll_interval
-        next_lag_log = 0.0
+        logged_lag: dict[str, int] | None = None
+        logged_at = -float("inf")
         while not stop.is_set():
             try:
                 self.wakeup.listen()  # before reading, so no commit after the read goes unnoticed
                 applied = self.catch_up(stop=stop)
-                if time.monotonic() >= next_lag_log:
-                    log.info("lag (events behind the head): %s", self.lag())
-                    next_lag_log = time.monotonic() + self.lag_log_interval
+                now = time.monotonic()
+                if now - logged_at >= self.lag_log_interval:
+                    lag = self.lag()
+                    # Quiet when nothing changes: a line when the lag changed, else every few minutes.
+                    if lag != logged_lag or now - logged_at >= LAG_LOG_IDLE_INTERVAL:
+                        log.info("lag (events behind the head): %s", lag)
+                        logged_lag, logged_at = lag, now
             except TRANSIENT_ERRORS as error:
                 self._known.clear()
                 now = time.monotonic()

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 TRACKING_TABLE = "projection_tracking"
+STALLS_TABLE = "projection_stalls"
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -48,6 +49,20 @@ def tracking_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("view_name", sa.String(100), primary_key=True),
         sa.Column("application_name", sa.String(100), nullable=False),
         sa.Column("notification_id", sa.BigInteger, nullable=False),
+    )
+
+
+def stalls_table(metadata: sa.MetaData) -> sa.Table:
+    """One row per view that cannot apply an event: which event, and why. The view's position
+    stays just before that event until the event can be applied (or the view is rebuilt)."""
+    return sa.Table(
+        STALLS_TABLE,
+        metadata,
+        sa.Column("view_name", sa.String(100), primary_key=True),
+        sa.Column("position", sa.BigInteger, nullable=False),
+        sa.Column("notification_id", sa.BigInteger, nullable=False),
+        sa.Column("event_type", sa.String(200), nullable=False),
+        sa.Column("error", sa.Text, nullable=False),
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from eventsourcing.persistence import Tracking, TrackingRecorder
@@ -25,11 +26,32 @@ class PositionMoved(Exception):
     """Another writer advanced (or reset) this view since its position was read."""
 
 
+@dataclass(frozen=True)
+class Stall:
+    """A view stopped before the event it cannot apply."""
+
+    position: int  # the view's position: everything up to here is applied
+    notification_id: int  # the event it cannot apply
+    event_type: str
+    error: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "position": self.position,
+            "event_position": self.notification_id,
+            "event_type": self.event_type,
+            "error": self.error,
+        }
+
+
 class ViewRecorder(TrackingRecorder):
-    def __init__(self, engine: sa.Engine, view_name: str, tracking: sa.Table) -> None:
+    def __init__(
+        self, engine: sa.Engine, view_name: str, tracking: sa.Table, stalls: sa.Table | None = None
+    ) -> None:
         self.engine = engine
         self.view_name = view_name
         self.table = tracking
+        self.stalls = stalls
         self._claim = (
             sa.update(tracking)
             .where(tracking.c.view_name == sa.bindparam("key_view"))
@@ -88,9 +110,46 @@ class ViewRecorder(TrackingRecorder):
         conn.execute(
             sa.update(self.table).where(self.table.c.view_name == self.view_name).values(notification_id=0)
         )
+        self._delete_stall(conn)
 
     def drop(self, conn: sa.Connection) -> None:
         conn.execute(sa.delete(self.table).where(self.table.c.view_name == self.view_name))
+        self._delete_stall(conn)
+
+    # --- stalls ----------------------------------------------------------------------------
+
+    def record_stall(self, stall: Stall) -> None:
+        if self.stalls is None:
+            return
+        with self.engine.begin() as conn:
+            self._delete_stall(conn)
+            conn.execute(
+                sa.insert(self.stalls).values(
+                    view_name=self.view_name,
+                    position=stall.position,
+                    notification_id=stall.notification_id,
+                    event_type=stall.event_type[:200],
+                    error=stall.error[:2000],
+                )
+            )
+
+    def clear_stall(self) -> None:
+        with self.engine.begin() as conn:
+            self._delete_stall(conn)
+
+    def stall(self) -> Stall | None:
+        if self.stalls is None:
+            return None
+        with self.engine.connect() as conn:
+            query = sa.select(self.stalls).where(self.stalls.c.view_name == self.view_name)
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return Stall(int(row.position), int(row.notification_id), row.event_type, row.error)
+
+    def _delete_stall(self, conn: sa.Connection) -> None:
+        if self.stalls is not None:
+            conn.execute(sa.delete(self.stalls).where(self.stalls.c.view_name == self.view_name))
 
     def _read_position(self) -> int | None:
         with self.engine.connect() as conn:

@@ -9,6 +9,7 @@ writes a live view.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -16,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from commands.storage import PoolBudget
 from projections.catalog import VIEW_NAMES, drop_views
 from projections.runner import ProjectionsRunner
 from projections.view import View
@@ -24,15 +26,34 @@ MAX_ATTEMPTS = 20
 MAX_LINES_PER_TABLE = 20
 
 
-def verify_views(database_url: str, names: Sequence[str] | None = None) -> list[str]:
-    """Human-readable differences between the live views and a rebuild (empty = identical)."""
+def verify_views(
+    database_url: str,
+    names: Sequence[str] | None = None,
+    pools: PoolBudget | None = None,
+    wait_for_head: float = 10.0,
+) -> list[str]:
+    """Human-readable differences between the live views and a rebuild (empty = identical).
+
+    Each live view must have reached the head of the log as it was when verification began
+    (a running projector gets ``wait_for_head`` seconds to get there): a view that is behind,
+    above all one stalled on an event it cannot apply, is a difference.
+    """
     prefix = f"scratch_{uuid.uuid4().hex[:8]}_"
-    live = ProjectionsRunner(database_url, names=names)
-    scratch = ProjectionsRunner(database_url, names=names, prefix=prefix, batch_size=1000)
+    live = ProjectionsRunner(database_url, names=names, pools=pools)
+    scratch = ProjectionsRunner(database_url, names=names, prefix=prefix, batch_size=1000, pools=pools)
     try:
+        head = live.log.head()
+        deadline = time.monotonic() + wait_for_head  # one wait for all the views together
         differences: list[str] = []
         for live_view, scratch_view in zip(live.views, scratch.views, strict=True):
+            differences += _against_head(live_view, head, deadline)
             differences += _compare_view(live.engine, live_view, scratch, scratch_view)
+            stall = scratch.stalled.get(scratch_view.name)
+            if stall is not None:
+                differences.append(
+                    f"{live_view.name}: a rebuild from the events also stops at event "
+                    f"{stall.notification_id} ({stall.event_type}): {stall.error}"
+                )
         return differences
     finally:
         drop_views(scratch.engine, scratch.views)
@@ -53,6 +74,26 @@ def _compare_view(engine: sa.Engine, live: View, scratch: ProjectionsRunner, reb
         rebuilt_rows = _rows(engine, rebuilt.tables)
         return _diff(live.name, live.tables, live_rows, rebuilt_rows, position)
     return [f"{live.name}: kept moving under verification; stop the runner or try again"]
+
+
+def _against_head(live: View, head: int, deadline: float) -> list[str]:
+    stall = live.view.stall()
+    while stall is None and live.view.position() < head and time.monotonic() < deadline:
+        time.sleep(0.1)
+        stall = live.view.stall()
+    position = live.view.position()
+    lines = []
+    if stall is not None:
+        lines.append(
+            f"{live.name}: stalled at position {stall.position}: cannot apply event "
+            f"{stall.notification_id} ({stall.event_type}): {stall.error}"
+        )
+    if position < head:
+        lines.append(
+            f"{live.name}: at position {position}, {head - position} behind the head of the log ({head})"
+            + ("" if stall is not None else "; is booking project running?")
+        )
+    return lines
 
 
 def _catch_up_one(runner: ProjectionsRunner, view: View, position: int) -> None:

@@ -20,6 +20,11 @@ log = logging.getLogger("booking.http")
 
 @router.get("/health", tags=["operations"], response_model=Health, responses=problem_responses(503))
 def get_health(request: Request) -> Any:
+    """200 when the database answers and no view is stalled; otherwise 503 with the reason.
+
+    ``views`` gives each view's position, lag and, when it cannot apply an event, that event's
+    position and the error; ``projection_lag`` repeats the lags for older probes.
+    """
     state = request.app.state
     try:
         head = state.service.recorder.max_notification_id() or 0
@@ -27,16 +32,39 @@ def get_health(request: Request) -> Any:
         log.warning("health: database unreachable: %s", type(error).__name__)
         return problem(503, "database_unavailable", "the database cannot be reached", database="unreachable")
     report: dict[str, Any] = {"status": "ok", "database": "reachable", "head_position": head}
+    status = 200
     try:
         positions = state.read_models.positions()
-        report["projection_lag"] = {view: max(0, head - (pos or 0)) for view, pos in positions.items()}
+        stalls = state.read_models.stalls()
     except Exception as error:  # the views may not exist yet while the projector starts
         report["projection_lag"] = None
         report["projections"] = f"unavailable ({type(error).__name__})"
+    else:
+        report["projection_lag"] = {view: max(0, head - (pos or 0)) for view, pos in positions.items()}
+        report["views"] = {
+            view: {
+                "position": pos,
+                "lag": max(0, head - (pos or 0)),
+                "stalled": view in stalls,
+                **(
+                    {
+                        "error": stalls[view]["error"],
+                        "event_position": stalls[view]["event_position"],
+                        "event_type": stalls[view]["event_type"],
+                    }
+                    if view in stalls
+                    else {}
+                ),
+            }
+            for view, pos in positions.items()
+        }
+        if stalls:
+            report["status"] = "stalled"
+            status = 503
     scheduler = getattr(state, "scheduler", None)
     if scheduler is not None:
         report["scheduler"] = _plain(scheduler.health())
-    return JSONResponse(report)
+    return JSONResponse(report, status_code=status)
 
 
 def _plain(value: Any) -> Any:

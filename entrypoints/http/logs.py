@@ -37,3 +37,15 @@ def configure_logging(level: int = logging.INFO) -> None:
         logging.getLogger(name).propagate = True
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per webhook request is noise
+    show_connection_errors()
+
+
+def show_connection_errors() -> None:
+    """Let psycopg's pool say why it cannot connect ("too many clients", "connection refused").
+
+    The event-sourcing library silences that logger when its PostgreSQL module is imported,
+    so import it first; each failed attempt is then one warning line (attempts back off).
+    """
+    import eventsourcing.postgres  # noqa: F401
+
+    logging.getLogger("psycopg.pool").setLevel(logging.WARNING)

@@ -5,6 +5,7 @@ The access log never records tokens, bodies or query strings.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -15,38 +16,60 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from entrypoints.http.problems import PROBLEM_JSON
 
 MAX_BODY_BYTES = 64 * 1024
+BODY_TIMEOUT = 10.0
+"""Seconds a client has to send a whole request body once its headers arrived."""
 
 access_log = logging.getLogger("booking.http.access")
 
 
 class BodyLimit:
-    """Refuses bodies over ``max_bytes`` with 413 before the application sees them.
+    """The edge of every request with a body: authenticate, then read at most ``max_bytes``
+    within ``timeout`` seconds, before the application sees anything.
 
-    The whole (small) body is read first, whether or not a Content-Length was sent, and then
-    handed to the application unchanged.
+    A request without a known bearer token is answered 401 without reading its body; a body
+    over the limit is 413; a body still incomplete after ``timeout`` seconds is 408. Each of
+    these closes the connection, so a slow or hostile client holds neither a worker nor a
+    buffer. The body, once complete, is handed to the application unchanged.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES, timeout: float = BODY_TIMEOUT) -> None:
+        self.app, self.max_bytes, self.timeout = app, max_bytes, timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        if not _authenticated(scope, headers):
+            await _refuse(
+                send,
+                401,
+                "unauthenticated",
+                "send Authorization: Bearer <token> with a known token",
+                [(b"www-authenticate", b"Bearer")],
+            )
+            return
+        declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(send)
+            await self._too_large(send)
             return
         chunks: list[bytes] = []
         size = 0
+        deadline = time.monotonic() + self.timeout
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                await _refuse(
+                    send, 408, "request_timeout", f"the request body did not arrive within {self.timeout:g} s"
+                )
+                return
             if message["type"] == "http.disconnect":
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await self._refuse(send)
+                await self._too_large(send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -63,28 +86,42 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
-        payload = json.dumps(
-            {
-                "type": "about:blank",
-                "title": "Body too large",
-                "status": 413,
-                "detail": f"request bodies are limited to {self.max_bytes} bytes",
-                "code": "body_too_large",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", PROBLEM_JSON.encode()),
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+    async def _too_large(self, send: Send) -> None:
+        await _refuse(send, 413, "body_too_large", f"request bodies are limited to {self.max_bytes} bytes")
+
+
+def _authenticated(scope: Scope, headers: dict[bytes, bytes]) -> bool:
+    """Whether the request carries a known bearer token (the routes still check its role)."""
+    app = scope.get("app")
+    authority = getattr(getattr(app, "state", None), "tokens", None)
+    if authority is None:
+        return True  # not our application: let it decide
+    scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+    return scheme.lower() == "bearer" and bool(token.strip()) and authority.role_of(token.strip()) is not None
+
+
+TITLES = {401: "Unauthenticated", 408: "Request timeout", 413: "Body too large"}
+
+
+async def _refuse(
+    send: Send, status: int, code: str, detail: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    payload = json.dumps(
+        {"type": "about:blank", "title": TITLES[status], "status": status, "detail": detail, "code": code}
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(payload)).encode()),
+                (b"connection", b"close"),
+                *(extra or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
 
 
 class AccessLog:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import sqlalchemy as sa
 from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from domain.errors import BookingError
 from entrypoints.http.schemas import PATTERN_MEANINGS
@@ -139,18 +141,45 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
         detail = "no such resource" if error.status_code == 404 else str(error.detail)
-        return problem(error.status_code, code, detail, dict(error.headers or {}) or None)
+        headers = dict(error.headers or {})
+        if error.status_code == 400:  # FastAPI could not parse the body at all (e.g. nested too deeply)
+            code, detail = "malformed_json", "the request body is not valid JSON (or is nested too deeply)"
+        if error.status_code == 405:  # every method of the path, not only the first route's
+            allowed = allowed_methods(request)
+            if allowed:
+                headers["Allow"] = ", ".join(allowed)
+                detail = f"{request.method} is not allowed here; allowed: {', '.join(allowed)}"
+        return problem(error.status_code, code, detail, headers or None)
 
     async def _outage(request: Request, error: Exception) -> JSONResponse:
-        log.warning("database unavailable: %s", type(error).__name__)
+        log.warning("database unavailable: %s: %s", type(error).__name__, _first_line(error))
         return problem(
             503, "database_unavailable", "the database cannot be reached; retry later", {"Retry-After": "1"}
         )
 
-    app.add_exception_handler(OperationalError, _outage)
-    app.add_exception_handler(InterfaceError, _outage)
+    # The event store's errors, and the read models' (SQLAlchemy: a refused connection, e.g.
+    # "too many clients", or no pooled connection free within the pool's timeout).
+    for outage in (OperationalError, InterfaceError, sa.exc.OperationalError, sa.exc.InterfaceError):
+        app.add_exception_handler(outage, _outage)
+    app.add_exception_handler(sa.exc.TimeoutError, _outage)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return problem(500, "internal_error", "an unexpected error occurred; it has been logged")
+
+
+def _first_line(error: BaseException) -> str:
+    """The gist of a driver error for the log (its first line; never a URL's password)."""
+    text = str(getattr(error, "orig", None) or error).strip()
+    return text.splitlines()[0][:200] if text else ""
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the application accepts on the request's path."""
+    allowed = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed

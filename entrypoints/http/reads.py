@@ -8,10 +8,13 @@ they are always current; available start times are read from the provider's cale
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from audit.asof import booking_as_of, ledger_as_of
 from commands.reads import booking_read
@@ -47,20 +50,23 @@ VIEW_PROBLEMS = problem_responses(503)
 """Reads of the views answer 503 when ``?after=`` names a write they have not reached in time."""
 
 
-def caught_up_views(
+async def caught_up_views(
     request: Request,
     after: Annotated[
         int | None, Query(ge=0, description="wait until the views include this write position")
     ] = None,
 ) -> ReadModels:
+    """The views, once they include ``after``. ``async``: the wait holds no worker thread; only
+    each short position query runs on one."""
     read_models: ReadModels = request.app.state.read_models
     if after:
-        head = request.app.state.service.recorder.max_notification_id() or 0
+        recorder = request.app.state.service.recorder
+        head = await run_in_threadpool(recorder.max_notification_id) or 0
         if after > head:
             raise HTTPProblem(
                 422, "invalid_input", f"after={after} is beyond the last recorded position {head}"
             )
-        if not read_models.wait_for(after, READ_YOUR_WRITES_TIMEOUT):
+        if not await _wait_for(read_models, after, READ_YOUR_WRITES_TIMEOUT):
             raise HTTPProblem(
                 503,
                 "views_behind",
@@ -68,6 +74,20 @@ def caught_up_views(
                 {"Retry-After": "1"},
             )
     return read_models
+
+
+async def _wait_for(read_models: ReadModels, position: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    pause = 0.005
+    while True:
+        positions = await run_in_threadpool(read_models.positions)
+        if min(positions.values()) >= position:
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        await asyncio.sleep(min(pause, remaining))
+        pause = min(pause * 2, 0.1)
 
 
 Views = Annotated["ReadModels", Depends(caught_up_views)]

@@ -245,8 +245,18 @@ class BookingHistory(Answer):
     events: list[HistoryEntry]
 
 
+class ViewHealth(Answer):
+    position: int
+    lag: int
+    stalled: bool
+    error: str | None = Field(None, description="why the view cannot apply its next event (when stalled)")
+    event_position: int | None = Field(None, description="the position of the event it cannot apply")
+    event_type: str | None = None
+
+
 class Health(Answer):
-    status: str
+    status: str = Field(description="ok, or stalled (503) when a view cannot apply an event")
     database: str
     head_position: int
     projection_lag: dict[str, int] | None
+    views: dict[str, ViewHealth] | None = None

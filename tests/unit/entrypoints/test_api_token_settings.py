@@ -52,3 +52,18 @@ def test_the_authority_finds_the_role_of_a_known_token_only() -> None:
 def test_a_bad_http_port_is_named() -> None:
     with pytest.raises(SettingsError, match="BOOKING_HTTP_PORT"):
         Settings.from_env({"BOOKING_HTTP_PORT": "eighty"})
+
+
+def test_a_token_listed_twice_with_different_roles_stops_start_up(tmp_path: Path) -> None:
+    path = tmp_path / "tokens"
+    path.write_text(f"{SERVICE_TOKEN}:operator\n")
+    with pytest.raises(SettingsError, match="repeats an earlier token with another role") as refusal:
+        Settings.from_env(
+            {"BOOKING_API_TOKENS": f"{SERVICE_TOKEN}:auditor", "BOOKING_API_TOKENS_FILE": str(path)}
+        )
+    assert SERVICE_TOKEN not in str(refusal.value)
+
+
+def test_a_token_listed_twice_with_the_same_role_is_one_token() -> None:
+    settings = Settings.from_env({"BOOKING_API_TOKENS": f"{SERVICE_TOKEN}:service,{SERVICE_TOKEN}:service"})
+    assert settings.api_tokens == ((SERVICE_TOKEN, "service"),)
