@@ -37,6 +37,7 @@ POLICY_ENV = {  # in simulated time; divide by SPEED for real seconds
     "BOOKING_NO_SHOW_GRACE": "PT20S",
     "BOOKING_PROVIDER_LATE_GRACE": "PT10S",
     "BOOKING_MIN_CONFIRM_TIME": "PT10S",
+    "BOOKING_REMINDER_LEAD": "PT40S",
     "BOOKING_SLOT_STEP": "PT1M",
     "BOOKING_LENGTHS": "1",
 }
@@ -141,7 +142,13 @@ class Deployment:
 
     def deadline_events(self) -> Counter[tuple[str, str]]:
         """(booking id, event name) of every deadline event in the store, counted."""
-        names = ("ConfirmationExpired", "FreeCancellationClosed", "NoShowRecorded", "SessionCompleted")
+        names = (
+            "ConfirmationExpired",
+            "FreeCancellationClosed",
+            "NoShowRecorded",
+            "SessionCompleted",
+            "SessionReminderDue",
+        )
         with psycopg.connect(self.database_url) as conn:
             rows = conn.execute(
                 "SELECT originator_id, topic FROM booking_events WHERE topic LIKE %s",

@@ -32,6 +32,7 @@ def expected_events(unconfirmed: list[str], confirmed: list[str]) -> dict[tuple[
     expected = {(b, "FreeCancellationClosed"): 1 for b in unconfirmed + confirmed}
     expected.update({(b, "ConfirmationExpired"): 1 for b in unconfirmed})
     expected.update({(b, "NoShowRecorded"): 1 for b in confirmed})
+    expected.update({(b, "SessionReminderDue"): 1 for b in confirmed})
     return expected
 
 
@@ -77,6 +78,7 @@ def test_a_confirmed_session_nobody_joins_becomes_a_no_show_and_forfeits_its_cre
     assert deployment.balance(booking_id) == {"available": 0, "held": 0, "consumed": 0, "forfeited": 1}
     assert deployment.deadline_events() == {
         (booking_id, "FreeCancellationClosed"): 1,
+        (booking_id, "SessionReminderDue"): 1,
         (booking_id, "NoShowRecorded"): 1,
     }
 
