@@ -533,7 +533,7 @@ class Booking(Aggregate):
         return {
             "cancel": outcome,
             "reschedule": outcome,
-            "free": free,
+            "change_is_free": free,
             "why": why,
             "free_until": self.free_until,
             "confirm_by": self.confirm_by,

@@ -199,7 +199,7 @@ def _session(row: Any, now: datetime) -> dict[str, Any]:
         "format": row.format,
         "confirm_by": row.confirm_by,
         "free_until": row.free_until,
-        "cancel_is_free_now": change_is_free(timeline, now),
+        "change_is_free": change_is_free(timeline, now),
         "allowed_actions": list(allowed_actions(timeline, now)),
         "joined_at": row.joined_at,
         "policy_version": row.policy_version,

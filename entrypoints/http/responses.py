@@ -83,7 +83,7 @@ class RoomSession(Answer):
     format: str
     confirm_by: str
     free_until: str
-    cancel_is_free_now: bool
+    change_is_free: bool = Field(description="a member cancel or reschedule now would keep the credit")
     allowed_actions: list[Action] = Field(
         description="exactly the commands a party allowed to take them would have accepted at this instant"
     )
@@ -210,7 +210,7 @@ class PolicyReview(Answer):
     reschedule: Change
     allowed_actions: list[Action]
     reschedule_to: PolicyPreview | None = None
-    free: bool
+    change_is_free: bool
     why: str
     free_until: str
     confirm_by: str

@@ -49,14 +49,14 @@ def test_room_details_show_every_session_with_its_state_deadlines_and_last_chang
     assert (cancelled["starts_at"], cancelled["ends_at"]) == (at(6, 10), at(6, 10, 45))
     assert (cancelled["length_minutes"], cancelled["format"]) == (45, "video")
     assert (cancelled["confirm_by"], cancelled["free_until"]) == (at(5, 10), at(4, 10))
-    assert cancelled["cancel_is_free_now"] is False
+    assert cancelled["change_is_free"] is False
     assert cancelled["allowed_actions"] == []
     assert cancelled["last_change"] == {"event": "ForfeitRevoked", "at": at(4, 12), "by": "operator:ops"}
     moved = sessions[story.rescheduled]
     assert moved["status"] == "pending_confirmation"
     assert (moved["starts_at"], moved["ends_at"]) == (at(11, 11), at(11, 11, 30))
     assert (moved["confirm_by"], moved["free_until"]) == (at(10, 11), at(9, 11))
-    assert moved["cancel_is_free_now"] is True
+    assert moved["change_is_free"] is True
     assert moved["allowed_actions"] == ["confirm", "decline", "reschedule", "cancel"]
     assert moved["booking_version"] == 2
 
@@ -72,8 +72,8 @@ def test_cancelling_a_confirmed_session_is_free_only_before_free_until(
     after = views.room_details(room, now=at(4, 10))
 
     assert before is not None and after is not None
-    assert before["sessions"][0]["cancel_is_free_now"] is True
-    assert after["sessions"][0]["cancel_is_free_now"] is False
+    assert before["sessions"][0]["change_is_free"] is True
+    assert after["sessions"][0]["change_is_free"] is False
     assert after["sessions"][0]["allowed_actions"] == ["reschedule", "cancel"]
 
 
@@ -213,4 +213,4 @@ def test_a_pending_session_past_its_confirmation_deadline_reads_expired_before_t
     assert before["sessions"][0]["allowed_actions"] == ["confirm", "decline", "reschedule", "cancel"]
     assert at["sessions"][0]["status"] == "expired"  # true at that instant, recorded or not
     assert at["sessions"][0]["allowed_actions"] == []
-    assert at["sessions"][0]["cancel_is_free_now"] is False
+    assert at["sessions"][0]["change_is_free"] is False

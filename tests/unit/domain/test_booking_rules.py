@@ -319,8 +319,16 @@ def test_review_policy_tells_the_member_what_a_change_would_do_now() -> None:
     early = booking.review_policy(booking.free_until - SECOND)
     late = booking.review_policy(booking.free_until)
     over = booking.review_policy(START)
-    assert (early["cancel"], early["free"], early["requires_accept_forfeit"]) == ("free", True, False)
-    assert (late["cancel"], late["free"], late["requires_accept_forfeit"]) == ("forfeit", False, True)
+    assert (early["cancel"], early["change_is_free"], early["requires_accept_forfeit"]) == (
+        "free",
+        True,
+        False,
+    )
+    assert (late["cancel"], late["change_is_free"], late["requires_accept_forfeit"]) == (
+        "forfeit",
+        False,
+        True,
+    )
     assert over["cancel"] == "not_allowed"
     assert early["policy_version"] == world.policy.version
 
