@@ -32,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     project = subparsers.add_parser("project", help="apply recorded events to the views, then follow")
     project.add_argument("--poll-interval", type=float, default=0.2, help="seconds between polls (0.2)")
     project.add_argument("--batch-size", type=int, default=500, help="events per transaction (500)")
+    project.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
     project.set_defaults(func=run_project)
 
     rebuild = subparsers.add_parser("rebuild", help="rebuild a view (or all) from the events")
@@ -60,6 +61,15 @@ def run_project(args: argparse.Namespace) -> int:
     if opened is None:
         return 0 if stop.is_set() else 1
     parts, runner = opened
+    if args.metrics_port:
+        from prometheus_client import CollectorRegistry
+
+        from entrypoints.metrics import PoolsCollector, ViewsCollector, serve_metrics
+
+        registry = CollectorRegistry()
+        registry.register(ViewsCollector(runner.log.head, runner.positions, lambda: set(runner.stalled)))
+        registry.register(PoolsCollector(parts.service, lambda: runner.engine))
+        serve_metrics(args.metrics_port, registry)
     try:
         runner.run_forever(stop)
     except TRANSIENT_ERRORS as error:

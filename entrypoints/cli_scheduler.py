@@ -37,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--workers", type=_at_least_one, default=8, help="deadlines recorded concurrently (default 8)"
     )
+    parser.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
     parser.set_defaults(func=run)
 
 
@@ -50,6 +51,15 @@ def run(args: argparse.Namespace) -> int:
     _stop_on(stop, signal.SIGTERM, signal.SIGINT)
     with booted(settings) as parts:
         scheduler = parts.deadline_scheduler(args.refresh_interval, workers=args.workers)
+        if args.metrics_port:
+            from prometheus_client import CollectorRegistry
+
+            from entrypoints.metrics import PoolsCollector, SchedulerCollector, serve_metrics
+
+            registry = CollectorRegistry()
+            registry.register(SchedulerCollector(scheduler.health))
+            registry.register(PoolsCollector(parts.service, lambda: parts.read_models.engine))
+            serve_metrics(args.metrics_port, registry)
         try:
             scheduler.start()
             log.info("health", extra={"fields": scheduler.health()})

@@ -14,6 +14,7 @@ from fastapi_offline import FastAPIOffline
 
 from entrypoints.http import audit, commands, events, health, reads, webhooks
 from entrypoints.http.auth import TokenAuthority
+from entrypoints.http.metrics import install_metrics
 from entrypoints.http.middleware import AccessLog, BodyLimit
 from entrypoints.http.problems import install_problem_handlers, problems_as_problem_json
 from entrypoints.settings import Settings
@@ -49,6 +50,7 @@ def create_app(settings: Settings, service: BookingService, read_models: ReadMod
     app.state.read_models = read_models
     app.state.tokens = TokenAuthority(settings.api_tokens)
     app.state.scheduler = None  # set by ``booking serve`` when it runs the scheduler in-process
+    install_metrics(app, service, read_models)
     install_problem_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

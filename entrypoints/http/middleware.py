@@ -147,6 +147,10 @@ class AccessLog:
             await self.app(scope, receive, observe)
         finally:
             access_log.info("request", extra={"fields": _entry(scope, status, started)})
+            metrics = getattr(getattr(scope.get("app"), "state", None), "metrics", None)
+            if metrics is not None:
+                route = getattr(scope.get("route"), "path", None) or "unmatched"
+                metrics.observe(scope["method"], route, status, time.perf_counter() - started)
 
 
 def _entry(scope: Scope, status: int, started: float) -> dict[str, Any]:

@@ -1,0 +1,110 @@
+"""Prometheus metrics (``prometheus-client``): what each process exposes, read when scraped.
+
+The API serves them at ``GET /metrics``; ``booking project`` and ``booking schedule`` on
+``--metrics-port``. Collectors read the state they report at scrape time (view positions,
+the scheduler's counts, pool usage), so nothing on a hot path changes to feed them; only
+the HTTP request counter and latency histogram are updated per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+
+class HttpMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "booking_http_requests",
+            "HTTP requests by route and status",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "booking_http_request_duration_seconds",
+            "HTTP request latency by route",
+            ["method", "route"],
+            registry=registry,
+        )
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+
+
+class ViewsCollector(Collector):
+    """Each view's position and lag (events behind the head), and whether it is stalled."""
+
+    def __init__(
+        self,
+        head: Callable[[], int],
+        positions: Callable[[], dict[str, int]],
+        stalled: Callable[[], set[str]],
+    ) -> None:
+        self.head, self.positions, self.stalled = head, positions, stalled
+
+    def collect(self) -> Iterator[Any]:
+        position = GaugeMetricFamily("booking_projection_position", "last event applied", labels=["view"])
+        lag = GaugeMetricFamily(
+            "booking_projection_lag", "events between the view and the head", labels=["view"]
+        )
+        stalled = GaugeMetricFamily(
+            "booking_projection_stalled", "1 when the view cannot apply an event", labels=["view"]
+        )
+        try:
+            head, positions, stalls = self.head(), self.positions(), self.stalled()
+        except Exception:  # the database is unreachable: report nothing rather than fail the scrape
+            return
+        for view, at in sorted(positions.items()):
+            position.add_metric([view], at)
+            lag.add_metric([view], max(0, head - at))
+            stalled.add_metric([view], 1 if view in stalls else 0)
+        yield from (position, lag, stalled)
+
+
+class SchedulerCollector(Collector):
+    def __init__(self, health: Callable[[], dict[str, Any]]) -> None:
+        self.health = health
+
+    def collect(self) -> Iterator[Any]:
+        health = self.health()
+        yield GaugeMetricFamily(
+            "booking_scheduler_pending", "deadlines pending", value=health.get("pending", 0)
+        )
+        overdue = (health.get("oldest_overdue") or {}).get("overdue_seconds", 0)
+        yield GaugeMetricFamily(
+            "booking_scheduler_oldest_overdue_seconds", "how late the oldest due deadline is", value=overdue
+        )
+        yield CounterMetricFamily("booking_scheduler_fires", "deadlines fired", value=health.get("fired", 0))
+        yield CounterMetricFamily(
+            "booking_scheduler_failures", "deadline fires that failed", value=health.get("failed", 0)
+        )
+
+
+class PoolsCollector(Collector):
+    """Connections in use and open in the process's event-store pool and read-model engine."""
+
+    def __init__(self, service: Any, engine: Callable[[], Any]) -> None:
+        self.service, self.engine = service, engine
+
+    def collect(self) -> Iterator[Any]:
+        in_use = GaugeMetricFamily(
+            "booking_db_connections_in_use", "connections checked out", labels=["pool"]
+        )
+        pool = getattr(getattr(getattr(self.service, "recorder", None), "datastore", None), "pool", None)
+        if pool is not None and hasattr(pool, "get_stats"):
+            stats = pool.get_stats()
+            in_use.add_metric(["event_store"], stats.get("pool_size", 0) - stats.get("pool_available", 0))
+        engine = self.engine()
+        if engine is not None and hasattr(engine.pool, "checkedout"):
+            in_use.add_metric(["read_models"], engine.pool.checkedout())
+        yield in_use
+
+
+def serve_metrics(port: int, registry: CollectorRegistry) -> None:
+    """Expose ``registry`` on ``port`` (all interfaces) from a daemon thread."""
+    start_http_server(port, registry=registry)
