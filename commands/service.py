@@ -33,6 +33,7 @@ from eventsourcing.utils import Environment, EnvType
 from commands.cache import AggregateCache, is_immutable, private_copy
 from commands.chain import ChainedMapper
 from commands.clock import SystemClock
+from commands.counts import ACCEPTED, CONFLICT, FAILED, REFUSED, REPLAYED, CommandCounts
 from commands.idempotency import CommandRecord, check_command_id, fingerprint
 from commands.storage import PoolBudget, event_store_env
 from domain.actors import SCHEDULER, Actor
@@ -73,6 +74,7 @@ class BookingService(Application[UUID]):
             raise
         self._cache = AggregateCache(CACHE_SIZE)
         self._local = threading.local()
+        self.command_counts = CommandCounts()
         self.clock = clock
         self.policy = policy or Policy()
 
@@ -491,6 +493,25 @@ class BookingService(Application[UUID]):
     def _execute(
         self, command: str, arguments: dict[str, Any], command_id: str | None, decide: Decision
     ) -> dict[str, Any]:
+        """Run ``_attempts`` and count the command by its outcome (see ``commands.counts``)."""
+        counts = self.command_counts
+        try:
+            result, outcome = self._attempts(command, arguments, command_id, decide)
+        except ConcurrencyConflict as error:
+            counts.outcome(command, CONFLICT, error.code)
+            raise
+        except BookingError as error:
+            counts.outcome(command, REFUSED, error.code)
+            raise
+        except Exception:
+            counts.outcome(command, FAILED)
+            raise
+        counts.outcome(command, outcome)
+        return result
+
+    def _attempts(
+        self, command: str, arguments: dict[str, Any], command_id: str | None, decide: Decision
+    ) -> tuple[dict[str, Any], str]:
         """Decide and save atomically; retry on version conflicts; replay known command ids.
 
         Aggregates come from the cache without a read; a stale one is caught by the store's
@@ -501,13 +522,16 @@ class BookingService(Application[UUID]):
         record_id = CommandRecord.id_for(check_command_id(command_id)) if command_id is not None else None
         fresh = False
         for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                self.command_counts.retry(command)
             if record_id is not None:
                 existing = self._find(CommandRecord, record_id)
                 if existing is not None:
-                    return {
+                    replay = {
                         **existing.replay(command, digest),
                         "position": self.recorder.max_notification_id(),
                     }
+                    return replay, REPLAYED
             now = self.clock.now()
             loads = self._begin_attempt(fresh)
             try:
@@ -532,10 +556,11 @@ class BookingService(Application[UUID]):
                 aggregates = [*aggregates, CommandRecord.record(command_id, command, digest, outcome, now)]
             if not aggregates:
                 # Nothing to record (the answer is already in the store): the head includes it.
-                return {**outcome, "position": self.recorder.max_notification_id()}
+                return {**outcome, "position": self.recorder.max_notification_id()}, ACCEPTED
             try:
                 recordings = self.save(*aggregates)
             except IntegrityError:
+                self.command_counts.version_conflict(command)
                 self._evict([*loads.unchecked, *aggregates])
                 fresh = True
                 time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
@@ -543,7 +568,7 @@ class BookingService(Application[UUID]):
             for aggregate in aggregates:
                 self._cache.put(aggregate)
             position = max((r.notification.id for r in recordings), default=None)
-            return {**outcome, "position": position}
+            return {**outcome, "position": position}, ACCEPTED
         raise ConcurrencyConflict(f"{command} kept conflicting with concurrent changes; try again")
 
     def _begin_attempt(self, fresh: bool) -> _Loads:

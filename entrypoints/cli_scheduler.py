@@ -54,10 +54,16 @@ def run(args: argparse.Namespace) -> int:
         if args.metrics_port:
             from prometheus_client import CollectorRegistry
 
-            from entrypoints.metrics import PoolsCollector, SchedulerCollector, serve_metrics
+            from entrypoints.metrics import (
+                CommandsCollector,
+                PoolsCollector,
+                SchedulerCollector,
+                serve_metrics,
+            )
 
             registry = CollectorRegistry()
             registry.register(SchedulerCollector(scheduler.health))
+            registry.register(CommandsCollector(parts.service.command_counts))
             registry.register(PoolsCollector(parts.service, lambda: parts.read_models.engine))
             serve_metrics(args.metrics_port, registry)
         try:

@@ -3,7 +3,8 @@
 The API serves them at ``GET /metrics``; ``booking project`` and ``booking schedule`` on
 ``--metrics-port``. Collectors read the state they report at scrape time (view positions,
 the scheduler's counts, pool usage), so nothing on a hot path changes to feed them; only
-the HTTP request counter and latency histogram are updated per request.
+the HTTP request counter and latency histogram are updated per request, and the service's
+plain command counters (``commands.counts``) per command.
 """
 
 from __future__ import annotations
@@ -83,6 +84,35 @@ class SchedulerCollector(Collector):
         yield CounterMetricFamily(
             "booking_scheduler_failures", "deadline fires that failed", value=health.get("failed", 0)
         )
+
+
+class CommandsCollector(Collector):
+    """Commands by name and outcome (accepted, replayed, refused with its code, conflict,
+    failed), version conflicts met at save and attempts taken again, from ``CommandCounts``."""
+
+    def __init__(self, counts: Any) -> None:
+        self.counts = counts
+
+    def collect(self) -> Iterator[Any]:
+        outcomes, conflicts, retries = self.counts.snapshot()
+        commands = CounterMetricFamily(
+            "booking_commands", "commands by name and outcome", labels=["command", "outcome", "code"]
+        )
+        for (command, outcome, code), count in sorted(outcomes.items()):
+            commands.add_metric([command, outcome, code], count)
+        version_conflicts = CounterMetricFamily(
+            "booking_command_version_conflicts",
+            "saves refused by a concurrent change to the same aggregate",
+            labels=["command"],
+        )
+        for command, count in sorted(conflicts.items()):
+            version_conflicts.add_metric([command], count)
+        attempts = CounterMetricFamily(
+            "booking_command_retries", "command attempts taken again", labels=["command"]
+        )
+        for command, count in sorted(retries.items()):
+            attempts.add_metric([command], count)
+        yield from (commands, version_conflicts, attempts)
 
 
 class PoolsCollector(Collector):

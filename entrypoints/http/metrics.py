@@ -1,6 +1,7 @@
 """``GET /metrics``: the API process's metrics in the Prometheus exposition format.
 
 Open like ``/health`` (counts, never data): requests by route and status with latencies,
+commands by name and outcome with version conflicts and retries,
 each view's position, lag and stall, the pools' connections in use, and the in-process
 scheduler's counts when ``booking serve`` runs one (embedded SQLite).
 """
@@ -12,7 +13,13 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from entrypoints.metrics import HttpMetrics, PoolsCollector, SchedulerCollector, ViewsCollector
+from entrypoints.metrics import (
+    CommandsCollector,
+    HttpMetrics,
+    PoolsCollector,
+    SchedulerCollector,
+    ViewsCollector,
+)
 
 
 def install_metrics(app: FastAPI, service: Any, read_models: Any) -> None:
@@ -25,6 +32,7 @@ def install_metrics(app: FastAPI, service: Any, read_models: Any) -> None:
             lambda: set(read_models.stalls()),
         )
     )
+    registry.register(CommandsCollector(service.command_counts))
     registry.register(PoolsCollector(service, lambda: read_models.engine))
     registry.register(
         SchedulerCollector(lambda: app.state.scheduler.health() if app.state.scheduler is not None else {})
