@@ -2,7 +2,8 @@
 
 It reads the pending-deadlines view that ``booking project`` keeps up to date (it never runs
 the projections itself), fires every deadline already due at once, follows the view while
-running, logs its health every ``--health-interval`` seconds, and stops cleanly with exit
+running, logs its health every ``--health-interval`` seconds, records a heartbeat (counts and
+last fire) every ``--heartbeat-interval`` seconds for the API's ``/health``, and stops cleanly with exit
 status 0 on SIGTERM or SIGINT. Several may run at once: each deadline is still recorded once.
 """
 
@@ -12,10 +13,15 @@ import argparse
 import logging
 import signal
 import threading
+import time
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from entrypoints.bootstrap import booted
 from entrypoints.settings import Settings
+
+if TYPE_CHECKING:
+    from scheduler.heartbeat import Heartbeat
 
 log = logging.getLogger("booking.scheduler")
 
@@ -36,6 +42,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--workers", type=_at_least_one, default=8, help="deadlines recorded concurrently (default 8)"
+    )
+    parser.add_argument(
+        "--heartbeat-interval",
+        type=_positive,
+        default=2.0,
+        help="seconds between heartbeats recorded for the API's /health (default 2)",
     )
     parser.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
     parser.set_defaults(func=run)
@@ -66,14 +78,30 @@ def run(args: argparse.Namespace) -> int:
             registry.register(CommandsCollector(parts.service.command_counts))
             registry.register(PoolsCollector(parts.service, lambda: parts.read_models.engine))
             serve_metrics(args.metrics_port, registry)
+        from scheduler.heartbeat import Heartbeat
+
+        heartbeat = Heartbeat(parts.read_models.engine, parts.clock)
         try:
             scheduler.start()
+            _beat(heartbeat, scheduler.health())
             log.info("health", extra={"fields": scheduler.health()})
-            while not stop.wait(args.health_interval):
-                log.info("health", extra={"fields": scheduler.health()})
+            next_log = time.monotonic() + args.health_interval
+            while not stop.wait(min(args.heartbeat_interval, args.health_interval)):
+                health = scheduler.health()
+                _beat(heartbeat, health)
+                if time.monotonic() >= next_log:
+                    log.info("health", extra={"fields": health})
+                    next_log += args.health_interval
         finally:
             scheduler.stop()
     return 0
+
+
+def _beat(heartbeat: Heartbeat, health: dict[str, Any]) -> None:
+    try:
+        heartbeat.beat(health)
+    except Exception as error:  # the database is away: keep firing; /health shows the silence
+        log.warning("could not record the heartbeat: %s", type(error).__name__)
 
 
 def _stop_on(stop: threading.Event, *signals: signal.Signals) -> None:

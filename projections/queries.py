@@ -7,6 +7,7 @@ caller passes (the handlers of the views never read a clock, so they cannot know
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -23,11 +24,13 @@ from projections.tables import (
     credit_balances_tables,
     pending_deadlines_tables,
     room_details_tables,
+    scheduler_heartbeats_table,
     stalls_table,
     tracking_table,
 )
 
 VIEW_NAMES = ("room_details", "credit_balances", "pending_deadlines")
+SILENT_AFTER_SECONDS = 30.0  # a scheduler heartbeats every few seconds (``booking schedule``)
 COUNTS = ("available", "held", "consumed", "forfeited", "restored")
 
 
@@ -40,6 +43,7 @@ class ReadModels:
         metadata = sa.MetaData()
         self._tracking = tracking_table(metadata)
         self._stalls = stalls_table(metadata)
+        self._heartbeats = scheduler_heartbeats_table(metadata)
         self._rooms, self._sessions = room_details_tables(metadata, "")
         _, _, self._balances = credit_balances_tables(metadata, "")
         _, self._deadlines = pending_deadlines_tables(metadata, "")
@@ -130,6 +134,33 @@ class ReadModels:
                 "error": row.error,
             }
             for row in rows
+        }
+
+    # --- the scheduler's heartbeat ------------------------------------------------------------
+
+    def scheduler_heartbeat(self, now: datetime | None = None) -> dict[str, Any]:
+        """What the ``booking schedule`` processes last recorded (``scheduler.heartbeat``): the
+        latest heartbeat's process, age and counts, and the last fire of any of them. ``status``
+        is ``beating``, ``silent`` (no heartbeat for ``SILENT_AFTER_SECONDS``) or ``absent``
+        (no scheduler has ever recorded one)."""
+        at = self._now(now)
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(self._heartbeats)).all()
+        if not rows:
+            return {"status": "absent", "last_fire": None}
+        latest = max(rows, key=lambda row: row.beat_at)
+        fires = [row for row in rows if row.last_fire_at is not None]
+        last_fire = max(fires, key=lambda row: row.last_fire_at).last_fire if fires else None
+        age = (at - latest.beat_at).total_seconds()
+        return {
+            "status": "beating" if age <= SILENT_AFTER_SECONDS else "silent",
+            "scheduler_id": latest.scheduler_id,
+            "heartbeat_at": latest.beat_at,
+            "heartbeat_age_seconds": round(max(0.0, age), 3),
+            "pending": int(latest.pending),
+            "fired": int(latest.fired),
+            "failed": int(latest.failed),
+            "last_fire": json.loads(last_fire) if last_fire else None,
         }
 
     def wait_for(self, position: int | None, timeout: float) -> bool:

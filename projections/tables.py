@@ -16,6 +16,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 TRACKING_TABLE = "projection_tracking"
 STALLS_TABLE = "projection_stalls"
+HEARTBEATS_TABLE = "scheduler_heartbeats"
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -63,6 +64,23 @@ def stalls_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("notification_id", sa.BigInteger, nullable=False),
         sa.Column("event_type", sa.String(200), nullable=False),
         sa.Column("error", sa.Text, nullable=False),
+    )
+
+
+def scheduler_heartbeats_table(metadata: sa.MetaData) -> sa.Table:
+    """One row per ``booking schedule`` process: when it last reported, its counts, and its
+    last fire (JSON), so the API's ``/health`` can show a scheduler that runs elsewhere."""
+    return sa.Table(
+        HEARTBEATS_TABLE,
+        metadata,
+        sa.Column("scheduler_id", sa.String(200), primary_key=True),
+        sa.Column("started_at", UTCDateTime, nullable=False),
+        sa.Column("beat_at", UTCDateTime, nullable=False, index=True),
+        sa.Column("pending", sa.Integer, nullable=False),
+        sa.Column("fired", sa.BigInteger, nullable=False),
+        sa.Column("failed", sa.BigInteger, nullable=False),
+        sa.Column("last_fire_at", UTCDateTime, nullable=True),
+        sa.Column("last_fire", sa.Text, nullable=True),
     )
 
 

@@ -24,6 +24,8 @@ def get_health(request: Request) -> Any:
 
     ``views`` gives each view's position, lag and, when it cannot apply an event, that event's
     position and the error; ``projection_lag`` repeats the lags for older probes.
+    ``scheduler`` is the in-process scheduler's health, or else what the ``booking schedule``
+    processes last recorded, with the last fire (``absent`` if none ever ran: not a 503).
     """
     state = request.app.state
     try:
@@ -64,6 +66,11 @@ def get_health(request: Request) -> Any:
     scheduler = getattr(state, "scheduler", None)
     if scheduler is not None:
         report["scheduler"] = _plain(scheduler.health())
+    else:  # the scheduler runs as its own process (``booking schedule``): read its heartbeat
+        try:
+            report["scheduler"] = _plain(state.read_models.scheduler_heartbeat())
+        except Exception as error:
+            report["scheduler"] = {"status": f"unavailable ({type(error).__name__})", "last_fire": None}
     return JSONResponse(report, status_code=status)
 
 

@@ -260,3 +260,8 @@ class Health(Answer):
     head_position: int
     projection_lag: dict[str, int] | None
     views: dict[str, ViewHealth] | None = None
+    scheduler: dict[str, Any] | None = Field(
+        None,
+        description="the deadline scheduler: pending count, oldest overdue and last fire; from another"
+        " process its last heartbeat (status beating, silent or absent)",
+    )
