@@ -66,6 +66,7 @@ def test_health_of_a_separate_api_shows_the_last_fire_of_a_scheduler_process(
         return dict(response.json())
 
     before = wait_for(health, "the API's /health")
+    assert before is not None
     assert before["scheduler"] == {"status": "absent", "last_fire": None}
 
     processes.append(Process(["project", "--poll-interval", "0.1"], env, tmp_path / "project"))
@@ -78,6 +79,7 @@ def test_health_of_a_separate_api_shows_the_last_fire_of_a_scheduler_process(
         return report["scheduler"] if report and (report["scheduler"] or {}).get("last_fire") else None
 
     seen = wait_for(fired, "the scheduler's last fire in /health", seconds=30)
+    assert seen is not None
     assert seen["status"] == "beating" and seen["fired"] >= 1 and seen["failed"] == 0
     assert seen["scheduler_id"].endswith(f":{scheduler.popen.pid}")
     last = seen["last_fire"]
