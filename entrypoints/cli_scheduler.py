@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
             registry = CollectorRegistry()
             registry.register(SchedulerCollector(scheduler.health))
-            registry.register(CommandsCollector(parts.service.command_counts))
+            registry.register(CommandsCollector(lambda: parts.service.command_counts))
             registry.register(PoolsCollector(parts.service, lambda: parts.read_models.engine))
             serve_metrics(args.metrics_port, registry)
         from scheduler.heartbeat import Heartbeat

@@ -90,11 +90,11 @@ class CommandsCollector(Collector):
     """Commands by name and outcome (accepted, replayed, refused with its code, conflict,
     failed), version conflicts met at save and attempts taken again, from ``CommandCounts``."""
 
-    def __init__(self, counts: Any) -> None:
+    def __init__(self, counts: Callable[[], Any]) -> None:
         self.counts = counts
 
     def collect(self) -> Iterator[Any]:
-        outcomes, conflicts, retries = self.counts.snapshot()
+        outcomes, conflicts, retries = self.counts().snapshot()
         commands = CounterMetricFamily(
             "booking_commands", "commands by name and outcome", labels=["command", "outcome", "code"]
         )

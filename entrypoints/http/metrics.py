@@ -28,11 +28,11 @@ def install_metrics(app: FastAPI, service: Any, read_models: Any) -> None:
     registry.register(
         ViewsCollector(
             lambda: service.recorder.max_notification_id() or 0,
-            read_models.positions,
+            lambda: read_models.positions(),
             lambda: set(read_models.stalls()),
         )
     )
-    registry.register(CommandsCollector(service.command_counts))
+    registry.register(CommandsCollector(lambda: service.command_counts))
     registry.register(PoolsCollector(service, lambda: read_models.engine))
     registry.register(
         SchedulerCollector(lambda: app.state.scheduler.health() if app.state.scheduler is not None else {})
