@@ -188,7 +188,9 @@ class BookingService(Application[UUID]):
         actor: str | Actor,
         command_id: str | None = None,
     ) -> dict[str, Any]:
-        command = m.ReserveSession(room_id, cast(datetime, starts_at), length_minutes, format, str(actor))
+        command = m.ReserveSession(
+            room_id, to_utc(starts_at, "starts_at"), length_minutes, format, str(actor)
+        )
         return self.handle(command, command_id)
 
     def confirm_session(
@@ -210,7 +212,7 @@ class BookingService(Application[UUID]):
         actor: str | Actor,
         command_id: str | None = None,
     ) -> dict[str, Any]:
-        command = m.RescheduleSession(booking_id, cast(datetime, starts_at), accept_forfeit, str(actor))
+        command = m.RescheduleSession(booking_id, to_utc(starts_at, "starts_at"), accept_forfeit, str(actor))
         return self.handle(command, command_id)
 
     def cancel_session(
@@ -246,7 +248,7 @@ class BookingService(Application[UUID]):
 
     def record_deadline(self, booking_id: str, kind: str, due: datetime | str) -> dict[str, Any]:
         """The scheduler's command: records the deadline event only if it is still current."""
-        return self.handle(m.RecordDeadline(booking_id, kind, cast(datetime, due)))
+        return self.handle(m.RecordDeadline(booking_id, kind, to_utc(due, "due")))
 
     # --- queries on aggregates -------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Body, Depends, Path, Request, Response
 
 from commands import messages as m
 from commands.service import BookingService
+from domain.time import to_utc
 from entrypoints.http.auth import (
     ActorHeader,
     IdempotencyKeyHeader,
@@ -152,7 +153,11 @@ def reserve_session(
 ) -> dict[str, Any]:
     """Reserve a session in a room (as its member): holds a slot and a credit."""
     command = m.ReserveSession(
-        body.room_id, body.starts_at, body.length_minutes, body.format, acting_party(caller, x_actor)
+        body.room_id,
+        to_utc(body.starts_at, "starts_at"),
+        body.length_minutes,
+        body.format,
+        acting_party(caller, x_actor),
     )
     outcome = service.handle(command, command_id(command.name, idempotency_key))
     return with_id(outcome, "booking_id")
@@ -199,7 +204,7 @@ def reschedule_session(
 ) -> dict[str, Any]:
     """The member moves the session; late moves need ``accept_forfeit``."""
     command = m.RescheduleSession(
-        booking_id, body.starts_at, body.accept_forfeit, acting_party(caller, x_actor)
+        booking_id, to_utc(body.starts_at, "starts_at"), body.accept_forfeit, acting_party(caller, x_actor)
     )
     outcome = service.handle(command, command_id(command.name, idempotency_key))
     return with_id(outcome, "booking_id")
