@@ -152,13 +152,9 @@ def reserve_session(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, Any]:
     """Reserve a session in a room (as its member): holds a slot and a credit."""
-    command = m.ReserveSession(
-        body.room_id,
-        to_utc(body.starts_at, "starts_at"),
-        body.length_minutes,
-        body.format,
-        acting_party(caller, x_actor),
-    )
+    actor = acting_party(caller, x_actor)
+    start = to_utc(body.starts_at, "starts_at")
+    command = m.ReserveSession(body.room_id, start, body.length_minutes, body.format, actor)
     outcome = service.handle(command, command_id(command.name, idempotency_key))
     return with_id(outcome, "booking_id")
 
@@ -203,9 +199,9 @@ def reschedule_session(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, Any]:
     """The member moves the session; late moves need ``accept_forfeit``."""
-    command = m.RescheduleSession(
-        booking_id, to_utc(body.starts_at, "starts_at"), body.accept_forfeit, acting_party(caller, x_actor)
-    )
+    actor = acting_party(caller, x_actor)
+    start = to_utc(body.starts_at, "starts_at")
+    command = m.RescheduleSession(booking_id, start, body.accept_forfeit, actor)
     outcome = service.handle(command, command_id(command.name, idempotency_key))
     return with_id(outcome, "booking_id")
 
