@@ -497,16 +497,7 @@ class Booking(Aggregate):
 
     @property
     def timeline(self) -> Timeline:
-        return Timeline(
-            status=self.status,
-            starts_at=self.starts_at,
-            ends_at=self.ends_at,
-            confirm_by=self.confirm_by,
-            free_until=self.free_until,
-            session_end_due=self.session_end_due,
-            joined_at=self.joined_at,
-            policy=self.booking_policy,
-        )
+        return Timeline.of(self, self.booking_policy)
 
     def status_at(self, now: datetime) -> str:
         return status_at(self.timeline, now)

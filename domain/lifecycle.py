@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from domain.policy import Policy
 from domain.time import iso
@@ -55,6 +56,21 @@ class Timeline:
     session_end_due: datetime
     joined_at: datetime | None
     policy: Policy
+
+    @classmethod
+    def of(cls, recorded: Any, policy: Policy) -> Timeline:
+        """From anything that keeps a booking's instants under their own names: the aggregate,
+        or a row of the room view."""
+        return cls(
+            status=recorded.status,
+            starts_at=recorded.starts_at,
+            ends_at=recorded.ends_at,
+            confirm_by=recorded.confirm_by,
+            free_until=recorded.free_until,
+            session_end_due=recorded.session_end_due,
+            joined_at=recorded.joined_at,
+            policy=policy,
+        )
 
     @property
     def join_opens_at(self) -> datetime:

@@ -180,16 +180,7 @@ class ReadModels:
 
 
 def _session(row: Any, now: datetime) -> dict[str, Any]:
-    timeline = Timeline(
-        status=row.status,
-        starts_at=row.starts_at,
-        ends_at=row.ends_at,
-        confirm_by=row.confirm_by,
-        free_until=row.free_until,
-        session_end_due=row.session_end_due,
-        joined_at=row.joined_at,
-        policy=_policy(row.policy_version, row.policy),
-    )
+    timeline = Timeline.of(row, _policy(row.policy_version, row.policy))
     return {
         "booking_id": row.booking_id,
         "status": status_at(timeline, now),

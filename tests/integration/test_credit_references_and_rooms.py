@@ -3,9 +3,8 @@ through the service on SQLite and PostgreSQL, and racing with real threads on Po
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,22 +12,9 @@ import pytest
 from commands.clock import ManualClock
 from commands.service import BookingService
 from commands.storage import event_store_env
-from domain.errors import BookingError
+from tests.integration.support import head, race, refused
 
 MEMBER, PROVIDER = "maya", "dr-okafor"
-
-
-def head(service: BookingService) -> int:
-    return service.recorder.max_notification_id() or 0
-
-
-def refused(service: BookingService, code: str, command: Callable[[], Any]) -> BookingError:
-    before = head(service)
-    with pytest.raises(BookingError) as refusal:
-        command()
-    assert refusal.value.code == code, refusal.value.message
-    assert head(service) == before
-    return refusal.value
 
 
 def event_counts(service: BookingService) -> Counter[str]:
@@ -146,28 +132,6 @@ def racers(postgres_url: str, clock: ManualClock) -> Iterator[list[BookingServic
     finally:
         for service in services:
             service.close()
-
-
-def race(services: list[BookingService], command: Callable[[BookingService, int], Any]) -> list[Any]:
-    barrier = threading.Barrier(len(services))
-    results: list[Any] = [None] * len(services)
-
-    def run(index: int) -> None:
-        barrier.wait()
-        try:
-            results[index] = command(services[index], index)
-        except BookingError as refusal:
-            results[index] = refusal.code
-        except Exception as error:  # surfaced by the assertions
-            results[index] = error
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(services))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
 
 
 def test_racing_additions_with_one_reference_add_exactly_once(racers: list[BookingService]) -> None:

@@ -6,7 +6,6 @@ BookingService per thread (as separate API workers would have)."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -18,7 +17,7 @@ from commands.clock import ManualClock
 from commands.service import BookingService
 from commands.storage import event_store_env
 from domain.availability import weekly_hours
-from domain.errors import BookingError
+from tests.integration.support import race
 
 FRIDAY_10 = datetime(2026, 3, 6, 10, 0, tzinfo=UTC)
 ALL_WEEK = weekly_hours("UTC", "08:00", "18:00")
@@ -52,31 +51,6 @@ def services(
     yield make
     for s in made:
         s.close()
-
-
-def race(
-    services: list[BookingService], command: Callable[[BookingService, int], dict[str, Any]]
-) -> list[Any]:
-    """Run ``command`` in one thread per service, all released together by a barrier."""
-    barrier = threading.Barrier(len(services))
-    results: list[Any] = [None] * len(services)
-
-    def run(index: int) -> None:
-        barrier.wait()
-        try:
-            results[index] = command(services[index], index)
-        except BookingError as refusal:
-            results[index] = refusal.code
-        except Exception as error:  # surfaced by the assertions below
-            results[index] = error
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(services))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
 
 
 def event_counts(service: BookingService) -> Counter[str]:

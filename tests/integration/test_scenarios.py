@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -19,6 +19,7 @@ from domain.booking import CONFIRMATION, FREE_CANCELLATION, SESSION_END
 from domain.credits import CreditAccount
 from domain.errors import BookingError
 from domain.policy import Policy
+from tests.integration.support import head, refused
 
 MEMBER, PROVIDER = "maya", "dr-okafor"
 AS_MEMBER, AS_PROVIDER = f"member:{MEMBER}", f"provider:{PROVIDER}"
@@ -37,20 +38,6 @@ def room(service: BookingService) -> str:
     opened = service.open_room(MEMBER, PROVIDER, actor="system:test")
     service.publish_availability(PROVIDER, LONDON_WEEKDAYS, actor=AS_PROVIDER)
     return str(opened["room_id"])
-
-
-def head(service: BookingService) -> int:
-    return service.recorder.max_notification_id() or 0
-
-
-def refused(service: BookingService, code: str, command: Callable[[], Any]) -> BookingError:
-    """Run a command that must be refused with ``code`` and must write nothing."""
-    before = head(service)
-    with pytest.raises(BookingError) as refusal:
-        command()
-    assert refusal.value.code == code, refusal.value.message
-    assert head(service) == before
-    return refusal.value
 
 
 def balance(service: BookingService, member: str = MEMBER) -> dict[str, int]:
