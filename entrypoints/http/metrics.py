@@ -21,7 +21,7 @@ def install_metrics(app: FastAPI, service: Any, read_models: Any) -> None:
     registry.register(
         ViewsCollector(
             lambda: service.recorder.max_notification_id() or 0,
-            read_models.positions,
+            lambda: read_models.positions(),
             lambda: set(read_models.stalls()),
         )
     )
