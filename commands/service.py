@@ -1,9 +1,9 @@
 """BookingService: every command of the product, and the queries that read aggregates.
 
-Each command method reads top to bottom: load the aggregates, take one domain decision,
-and let ``_execute`` save every changed aggregate in one atomic transaction, retrying on
-a version conflict and honouring caller-chosen command ids. Refused commands raise a
-``BookingError`` and write nothing.
+Each command is data (``commands.messages``) with one handler (``commands.handlers``) that
+loads the aggregates and takes one domain decision; ``handle`` lets ``_execute`` save every
+changed aggregate in one atomic transaction, retrying on a version conflict and honouring
+caller-chosen command ids. Refused commands raise a ``BookingError`` and write nothing.
 """
 
 from __future__ import annotations
@@ -30,17 +30,19 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment, EnvType
 
+from commands import messages as m
 from commands.cache import AggregateCache, is_immutable, private_copy
 from commands.chain import ChainedMapper
 from commands.clock import SystemClock
 from commands.counts import ACCEPTED, CONFLICT, FAILED, REFUSED, REPLAYED, CommandCounts
+from commands.handlers import HANDLERS, booking_outcome
 from commands.idempotency import CommandRecord, check_command_id, fingerprint
+from commands.messages import Command
 from commands.storage import PoolBudget, event_store_env
 from domain.actors import SCHEDULER, Actor
 from domain.booking import Booking
 from domain.calendar import ProviderCalendar, check_length
-from domain.credit_reference import CreditReference
-from domain.credits import CreditAccount, check_addition
+from domain.credits import CreditAccount
 from domain.errors import BookingError, ConcurrencyConflict, InvalidInput, NotFound
 from domain.policy import Policy
 from domain.preview import preview
@@ -53,8 +55,8 @@ Decision = Callable[[datetime], tuple[Sequence[Aggregate], dict[str, Any]]]
 MAX_ATTEMPTS = 12
 OVERFLOW_IDLE_SECONDS = 60.0
 REFUSED_WAIT = 0.25
-MAX_TEXT = 2000
 CACHE_SIZE = 5000  # aggregates kept per service object
+SERVICE = "system:service"
 
 
 class BookingService(Application[UUID]):
@@ -141,55 +143,30 @@ class BookingService(Application[UUID]):
         """Every stored event carries its stream's hash-chain link (see ``commands.chain``)."""
         return ChainedMapper(self.construct_transcoder(), recorder_of=lambda: self.recorder)
 
-    # --- rooms, availability, credits ------------------------------------------------------
+    # --- commands ---------------------------------------------------------------------------
+
+    def handle(self, command: Command, command_id: str | None = None) -> dict[str, Any]:
+        """Run the command's handler (see ``commands.handlers``) through ``_execute``; the
+        command's fields are its idempotency fingerprint, its class its name."""
+        handler = HANDLERS[type(command)]
+        return self._execute(
+            command.name, command.arguments(), command_id, lambda now: handler(self, command, now)
+        )
 
     def open_room(
-        self,
-        member_id: str,
-        provider_id: str,
-        *,
-        actor: str | Actor = "system:service",
-        command_id: str | None = None,
+        self, member_id: str, provider_id: str, *, actor: str | Actor = SERVICE, command_id: str | None = None
     ) -> dict[str, Any]:
-        """Open the member's room with the provider, or answer the one already open
-        (``created`` tells which): there is one room per member and provider."""
-
-        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
-            opener = Actor.parse(actor)
-            Room.check_may_open(member_id, provider_id, opener)
-            outcome = {"member_id": member_id, "provider_id": provider_id}
-            existing = self._find(Room, Room.id_for(member_id, provider_id))
-            if existing is not None:
-                return [], {"room_id": str(existing.id), **outcome, "created": False}
-            room = Room.open(member_id, provider_id, opener, now)
-            return [room], {"room_id": str(room.id), **outcome, "created": True}
-
-        return self._execute(
-            "open_room",
-            {"member_id": member_id, "provider_id": provider_id, "actor": str(actor)},
-            command_id,
-            decide,
-        )
+        return self.handle(m.OpenRoom(member_id, provider_id, str(actor)), command_id)
 
     def publish_availability(
         self,
         provider_id: str,
         availability: dict[str, Any],
         *,
-        actor: str | Actor = "system:service",
+        actor: str | Actor = SERVICE,
         command_id: str | None = None,
     ) -> dict[str, Any]:
-        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
-            calendar = self._calendar(provider_id, now)
-            calendar.publish(availability, Actor.parse(actor), now)
-            return [calendar], {"provider_id": provider_id, "availability": calendar.availability}
-
-        return self._execute(
-            "publish_availability",
-            {"provider_id": provider_id, "availability": availability, "actor": str(actor)},
-            command_id,
-            decide,
-        )
+        return self.handle(m.PublishAvailability(provider_id, availability, str(actor)), command_id)
 
     def add_credits(
         self,
@@ -198,42 +175,10 @@ class BookingService(Application[UUID]):
         count: int,
         reference: str,
         *,
-        actor: str | Actor = "system:service",
+        actor: str | Actor = SERVICE,
         command_id: str | None = None,
     ) -> dict[str, Any]:
-        """Purchase (source ``purchase``) or grant (``insurance``, ``employer``) credits.
-
-        A reference adds credits once per member: repeated with the same count and source it
-        answers the first outcome and adds nothing; with another count or source it is refused
-        (``reference_conflict``).
-        """
-
-        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
-            adder = Actor.parse(actor)
-            check_addition(member_id, source, count, reference, adder)
-            used = self._find(CreditReference, CreditReference.id_for(member_id, reference))
-            if used is not None:
-                used.check_repeat(source, count)
-                return [], used.outcome()
-            account = self._account(member_id, now)
-            account.add(source, count, reference, adder, now)
-            use = CreditReference.use(member_id, reference, source, count, account.balance(), adder, now)
-            return [use, account], use.outcome()  # the position is the credits' event
-
-        return self._execute(
-            "add_credits",
-            {
-                "member_id": member_id,
-                "source": source,
-                "count": count,
-                "reference": reference,
-                "actor": str(actor),
-            },
-            command_id,
-            decide,
-        )
-
-    # --- booking lifecycle -----------------------------------------------------------------
+        return self.handle(m.AddCredits(member_id, source, count, reference, str(actor)), command_id)
 
     def reserve_session(
         self,
@@ -245,59 +190,20 @@ class BookingService(Application[UUID]):
         actor: str | Actor,
         command_id: str | None = None,
     ) -> dict[str, Any]:
-        start = to_utc(starts_at, "starts_at")
-
-        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
-            room = self._load(Room, room_id, "room")
-            account = self._account(room.member_id, now)
-            calendar = self._calendar(room.provider_id, now)
-            settled = self._settle_blockers(account, calendar, start, length_minutes, now)
-            booking = Booking.reserve(
-                room, account, calendar, start, length_minutes, format, self.policy, Actor.parse(actor), now
-            )
-            return [booking, account, calendar, *settled], booking_outcome(booking)
-
-        return self._execute(
-            "reserve_session",
-            {
-                "room_id": room_id,
-                "starts_at": start,
-                "length_minutes": length_minutes,
-                "format": format,
-                "actor": str(actor),
-            },
-            command_id,
-            decide,
+        command = m.ReserveSession(
+            room_id, to_utc(starts_at, "starts_at"), length_minutes, format, str(actor)
         )
+        return self.handle(command, command_id)
 
     def confirm_session(
         self, booking_id: str, *, actor: str | Actor, command_id: str | None = None
     ) -> dict[str, Any]:
-        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
-            booking = self._load(Booking, booking_id, "booking")
-            booking.confirm(Actor.parse(actor), now)
-            return [booking], booking_outcome(booking)
-
-        return self._execute(
-            "confirm_session", {"booking_id": booking_id, "actor": str(actor)}, command_id, decide
-        )
+        return self.handle(m.ConfirmSession(booking_id, str(actor)), command_id)
 
     def decline_session(
         self, booking_id: str, reason: str = "", *, actor: str | Actor, command_id: str | None = None
     ) -> dict[str, Any]:
-        _check_text(reason, "reason")
-
-        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
-            booking, account, calendar = self._booking_with_ledger(booking_id, now)
-            booking.decline(account, calendar, reason, Actor.parse(actor), now)
-            return [booking, account, calendar], booking_outcome(booking)
-
-        return self._execute(
-            "decline_session",
-            {"booking_id": booking_id, "reason": reason, "actor": str(actor)},
-            command_id,
-            decide,
-        )
+        return self.handle(m.DeclineSession(booking_id, reason, str(actor)), command_id)
 
     def reschedule_session(
         self,
@@ -308,28 +214,8 @@ class BookingService(Application[UUID]):
         actor: str | Actor,
         command_id: str | None = None,
     ) -> dict[str, Any]:
-        start = to_utc(starts_at, "starts_at")
-        _check_flag(accept_forfeit, "accept_forfeit")
-
-        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
-            booking, account, calendar = self._booking_with_ledger(booking_id, now)
-            settled = self._settle_blockers(
-                account, calendar, start, booking.length_minutes, now, ignoring=booking_id
-            )
-            booking.reschedule(account, calendar, start, accept_forfeit, Actor.parse(actor), now)
-            return [booking, account, calendar, *settled], booking_outcome(booking)
-
-        return self._execute(
-            "reschedule_session",
-            {
-                "booking_id": booking_id,
-                "starts_at": start,
-                "accept_forfeit": accept_forfeit,
-                "actor": str(actor),
-            },
-            command_id,
-            decide,
-        )
+        command = m.RescheduleSession(booking_id, to_utc(starts_at, "starts_at"), accept_forfeit, str(actor))
+        return self.handle(command, command_id)
 
     def cancel_session(
         self,
@@ -340,92 +226,31 @@ class BookingService(Application[UUID]):
         actor: str | Actor,
         command_id: str | None = None,
     ) -> dict[str, Any]:
-        _check_text(reason, "reason")
-        _check_flag(accept_forfeit, "accept_forfeit")
-
-        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
-            booking, account, calendar = self._booking_with_ledger(booking_id, now)
-            booking.cancel(account, calendar, reason, accept_forfeit, Actor.parse(actor), now)
-            return [booking, account, calendar], booking_outcome(booking)
-
-        return self._execute(
-            "cancel_session",
-            {
-                "booking_id": booking_id,
-                "reason": reason,
-                "accept_forfeit": accept_forfeit,
-                "actor": str(actor),
-            },
-            command_id,
-            decide,
-        )
+        return self.handle(m.CancelSession(booking_id, reason, accept_forfeit, str(actor)), command_id)
 
     def record_member_joined(
         self, booking_id: str, *, actor: str | Actor, command_id: str | None = None
     ) -> dict[str, Any]:
-        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
-            booking = self._load(Booking, booking_id, "booking")
-            booking.record_member_joined(Actor.parse(actor), now)
-            return [booking], booking_outcome(booking)
-
-        return self._execute(
-            "record_member_joined", {"booking_id": booking_id, "actor": str(actor)}, command_id, decide
-        )
+        return self.handle(m.RecordMemberJoined(booking_id, str(actor)), command_id)
 
     def complete_session(
         self, booking_id: str, *, actor: str | Actor, command_id: str | None = None
     ) -> dict[str, Any]:
-        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
-            booking, account, calendar = self._booking_with_ledger(booking_id, now)
-            booking.complete(account, Actor.parse(actor), now)
-            return [booking, account, calendar], booking_outcome(booking)
-
-        return self._execute(
-            "complete_session", {"booking_id": booking_id, "actor": str(actor)}, command_id, decide
-        )
+        return self.handle(m.CompleteSession(booking_id, str(actor)), command_id)
 
     def report_no_show(
         self, booking_id: str, absent_party: str, *, actor: str | Actor, command_id: str | None = None
     ) -> dict[str, Any]:
-        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
-            booking, account, calendar = self._booking_with_ledger(booking_id, now)
-            booking.report_no_show(account, absent_party, Actor.parse(actor), now)
-            return [booking, account, calendar], booking_outcome(booking)
-
-        return self._execute(
-            "report_no_show",
-            {"booking_id": booking_id, "absent_party": absent_party, "actor": str(actor)},
-            command_id,
-            decide,
-        )
+        return self.handle(m.ReportNoShow(booking_id, absent_party, str(actor)), command_id)
 
     def revoke_forfeit(
         self, booking_id: str, reason: str, *, actor: str | Actor, command_id: str | None = None
     ) -> dict[str, Any]:
-        _check_text(reason, "reason")
-
-        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
-            booking, account, calendar = self._booking_with_ledger(booking_id, now)
-            booking.revoke_forfeit(account, reason, Actor.parse(actor), now)
-            return [booking, account, calendar], {**booking_outcome(booking), "balance": account.balance()}
-
-        return self._execute(
-            "revoke_forfeit",
-            {"booking_id": booking_id, "reason": reason, "actor": str(actor)},
-            command_id,
-            decide,
-        )
+        return self.handle(m.RevokeForfeit(booking_id, reason, str(actor)), command_id)
 
     def record_deadline(self, booking_id: str, kind: str, due: datetime | str) -> dict[str, Any]:
         """The scheduler's command: records the deadline event only if it is still current."""
-        due_at = to_utc(due, "due")
-
-        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
-            booking, account, calendar = self._booking_with_ledger(booking_id, now, settle=False)
-            recorded = booking.record_deadline(kind, due_at, account, calendar, now)
-            return [booking, account, calendar], {**booking_outcome(booking), "recorded": recorded}
-
-        return self._execute("record_deadline", {}, None, decide)
+        return self.handle(m.RecordDeadline(booking_id, kind, to_utc(due, "due")))
 
     # --- queries on aggregates -------------------------------------------------------------
 
@@ -737,18 +562,6 @@ class ShortWaitWhenRefusedPool(eventsourcing.postgres.ConnectionPool):
         return super().getconn(timeout=timeout)
 
 
-def booking_outcome(booking: Booking) -> dict[str, Any]:
-    return {
-        "booking_id": str(booking.id),
-        "status": booking.status,
-        "starts_at": iso(booking.starts_at),
-        "ends_at": iso(booking.ends_at),
-        "confirm_by": iso(booking.confirm_by),
-        "free_until": iso(booking.free_until),
-        "policy_version": booking.policy_version,
-    }
-
-
 def _calendar_refusal(
     calendar: ProviderCalendar, booking: Booking, starts_at: datetime, now: datetime
 ) -> dict[str, Any]:
@@ -759,16 +572,6 @@ def _calendar_refusal(
     except BookingError as refusal:
         return {"bookable_now": False, "not_bookable": {"code": refusal.code, "detail": refusal.message}}
     return {}
-
-
-def _check_text(value: object, name: str) -> None:
-    if not isinstance(value, str) or len(value) > MAX_TEXT or "\x00" in value:
-        raise InvalidInput(f"{name} must be a string of at most {MAX_TEXT} characters, without NUL")
-
-
-def _check_flag(value: object, name: str) -> None:
-    if not isinstance(value, bool):
-        raise InvalidInput(f"{name} must be true or false")
 
 
 class _Loads:

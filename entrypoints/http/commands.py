@@ -1,4 +1,5 @@
-"""Write routes: each parses its body, calls one command of the service, renders the outcome.
+"""Write routes: each maps its body to a command (``commands.messages``), has the service
+handle it, and renders the outcome.
 
 Every write honours ``Idempotency-Key`` by passing it (namespaced by command) as the
 service's ``command_id``; the service replays the first outcome and writes nothing.
@@ -11,7 +12,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Request, Response
 
+from commands import messages as m
 from commands.service import BookingService
+from domain.time import to_utc
 from entrypoints.http.auth import (
     ActorHeader,
     IdempotencyKeyHeader,
@@ -93,11 +96,9 @@ def open_room(
 ) -> dict[str, Any]:
     """Open the room pairing a member with a provider (201), or answer the room the pair
     already has (200, same id): a member has one room per provider."""
-    outcome = service.open_room(
-        body.member_id,
-        body.provider_id,
-        actor=acting_party(caller, x_actor, SERVICE_ACTOR),
-        command_id=command_id("open_room", idempotency_key),
+    actor = acting_party(caller, x_actor, SERVICE_ACTOR)
+    outcome = service.handle(
+        m.OpenRoom(body.member_id, body.provider_id, actor), command_id(m.OpenRoom.name, idempotency_key)
     )
     if outcome.get("created") is False:
         response.status_code = 200
@@ -114,11 +115,10 @@ def publish_availability(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, Any]:
     """Publish the provider's weekly hours (local time in ``timezone``) and exceptions."""
-    return service.publish_availability(
-        provider_id,
-        body.model_dump(),
-        actor=acting_party(caller, x_actor, SERVICE_ACTOR),
-        command_id=command_id("publish_availability", idempotency_key),
+    actor = acting_party(caller, x_actor, SERVICE_ACTOR)
+    return service.handle(
+        m.PublishAvailability(provider_id, body.model_dump(), actor),
+        command_id(m.PublishAvailability.name, idempotency_key),
     )
 
 
@@ -136,13 +136,10 @@ def add_credits(
     same reference with another count or source is refused (409 ``reference_conflict``).
     ``insurance`` and ``employer`` grants need an operator or a ``system:<name>`` actor (the
     calling billing service may name itself in ``X-Actor``; without it, ``system:api``)."""
-    return service.add_credits(
-        member_id,
-        body.source,
-        body.count,
-        body.reference,
-        actor=acting_party(caller, x_actor, SERVICE_ACTOR, system=True),
-        command_id=command_id("add_credits", idempotency_key),
+    actor = acting_party(caller, x_actor, SERVICE_ACTOR, system=True)
+    return service.handle(
+        m.AddCredits(member_id, body.source, body.count, body.reference, actor),
+        command_id(m.AddCredits.name, idempotency_key),
     )
 
 
@@ -155,14 +152,10 @@ def reserve_session(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, Any]:
     """Reserve a session in a room (as its member): holds a slot and a credit."""
-    outcome = service.reserve_session(
-        body.room_id,
-        body.starts_at,
-        body.length_minutes,
-        body.format,
-        actor=acting_party(caller, x_actor),
-        command_id=command_id("reserve_session", idempotency_key),
-    )
+    actor = acting_party(caller, x_actor)
+    start = to_utc(body.starts_at, "starts_at")
+    command = m.ReserveSession(body.room_id, start, body.length_minutes, body.format, actor)
+    outcome = service.handle(command, command_id(command.name, idempotency_key))
     return with_id(outcome, "booking_id")
 
 
@@ -176,11 +169,8 @@ def confirm_session(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, Any]:
     """The provider confirms a pending booking before its ``confirm_by``."""
-    outcome = service.confirm_session(
-        booking_id,
-        actor=acting_party(caller, x_actor),
-        command_id=command_id("confirm_session", idempotency_key),
-    )
+    command = m.ConfirmSession(booking_id, acting_party(caller, x_actor))
+    outcome = service.handle(command, command_id(command.name, idempotency_key))
     return with_id(outcome, "booking_id")
 
 
@@ -194,12 +184,8 @@ def decline_session(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, Any]:
     """The provider declines a pending booking; the member's credit is released."""
-    outcome = service.decline_session(
-        booking_id,
-        body.reason,
-        actor=acting_party(caller, x_actor),
-        command_id=command_id("decline_session", idempotency_key),
-    )
+    command = m.DeclineSession(booking_id, body.reason, acting_party(caller, x_actor))
+    outcome = service.handle(command, command_id(command.name, idempotency_key))
     return with_id(outcome, "booking_id")
 
 
@@ -213,13 +199,10 @@ def reschedule_session(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, Any]:
     """The member moves the session; late moves need ``accept_forfeit``."""
-    outcome = service.reschedule_session(
-        booking_id,
-        body.starts_at,
-        body.accept_forfeit,
-        actor=acting_party(caller, x_actor),
-        command_id=command_id("reschedule_session", idempotency_key),
-    )
+    actor = acting_party(caller, x_actor)
+    start = to_utc(body.starts_at, "starts_at")
+    command = m.RescheduleSession(booking_id, start, body.accept_forfeit, actor)
+    outcome = service.handle(command, command_id(command.name, idempotency_key))
     return with_id(outcome, "booking_id")
 
 
@@ -233,13 +216,8 @@ def cancel_session(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, Any]:
     """The member or the provider cancels; a late member cancel needs ``accept_forfeit``."""
-    outcome = service.cancel_session(
-        booking_id,
-        body.reason,
-        body.accept_forfeit,
-        actor=acting_party(caller, x_actor),
-        command_id=command_id("cancel_session", idempotency_key),
-    )
+    command = m.CancelSession(booking_id, body.reason, body.accept_forfeit, acting_party(caller, x_actor))
+    outcome = service.handle(command, command_id(command.name, idempotency_key))
     return with_id(outcome, "booking_id")
 
 
@@ -254,11 +232,8 @@ def record_member_joined(
 ) -> dict[str, Any]:
     """The live-session platform reports that the member joined: body ``{"party": "member"}``
     or none."""
-    outcome = service.record_member_joined(
-        booking_id,
-        actor=acting_party(caller, x_actor),
-        command_id=command_id("record_member_joined", idempotency_key),
-    )
+    command = m.RecordMemberJoined(booking_id, acting_party(caller, x_actor))
+    outcome = service.handle(command, command_id(command.name, idempotency_key))
     return with_id(outcome, "booking_id")
 
 
@@ -272,11 +247,8 @@ def complete_session(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, Any]:
     """The provider marks a started session completed; the credit is consumed."""
-    outcome = service.complete_session(
-        booking_id,
-        actor=acting_party(caller, x_actor),
-        command_id=command_id("complete_session", idempotency_key),
-    )
+    command = m.CompleteSession(booking_id, acting_party(caller, x_actor))
+    outcome = service.handle(command, command_id(command.name, idempotency_key))
     return with_id(outcome, "booking_id")
 
 
@@ -290,12 +262,8 @@ def report_no_show(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, Any]:
     """Report the absent party of a started session."""
-    outcome = service.report_no_show(
-        booking_id,
-        body.absent_party,
-        actor=acting_party(caller, x_actor),
-        command_id=command_id("report_no_show", idempotency_key),
-    )
+    command = m.ReportNoShow(booking_id, body.absent_party, acting_party(caller, x_actor))
+    outcome = service.handle(command, command_id(command.name, idempotency_key))
     return with_id(outcome, "booking_id")
 
 
@@ -309,10 +277,6 @@ def revoke_forfeit(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, Any]:
     """An operator restores a wrongly forfeited credit (a new event; the past is kept)."""
-    outcome = service.revoke_forfeit(
-        booking_id,
-        body.reason,
-        actor=acting_party(caller, x_actor),
-        command_id=command_id("revoke_forfeit", idempotency_key),
-    )
+    command = m.RevokeForfeit(booking_id, body.reason, acting_party(caller, x_actor))
+    outcome = service.handle(command, command_id(command.name, idempotency_key))
     return with_id(outcome, "booking_id")

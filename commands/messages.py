@@ -1,0 +1,194 @@
+"""Commands as data: one frozen dataclass per command of ``BookingService``.
+
+A command's class names it (``ReserveSession`` is ``reserve_session``) and its fields are
+exactly the arguments its idempotency fingerprint covers, so a command id repeated with other
+arguments is refused. Construction normalises instants to UTC and checks the free-text and
+flag arguments, so a malformed command never reaches a decision.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, ClassVar
+
+from domain.actors import Actor
+from domain.errors import InvalidInput
+from domain.time import to_utc
+
+MAX_TEXT = 2000
+
+
+@dataclass(frozen=True)
+class Command:
+    """Base of every command: its ``name`` and its fingerprinted ``arguments``."""
+
+    name: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.name = re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
+
+    def arguments(self) -> dict[str, Any]:
+        """The fields, by name: what the command's idempotency fingerprint covers."""
+        return {field.name: getattr(self, field.name) for field in fields(self)}
+
+    def _set(self, name: str, value: object) -> None:
+        object.__setattr__(self, name, value)
+
+
+def _actor(value: str | Actor) -> str:
+    return str(value)
+
+
+@dataclass(frozen=True)
+class OpenRoom(Command):
+    member_id: str
+    provider_id: str
+    actor: str = "system:service"
+
+    def __post_init__(self) -> None:
+        self._set("actor", _actor(self.actor))
+
+
+@dataclass(frozen=True)
+class PublishAvailability(Command):
+    provider_id: str
+    availability: dict[str, Any]
+    actor: str = "system:service"
+
+    def __post_init__(self) -> None:
+        self._set("actor", _actor(self.actor))
+
+
+@dataclass(frozen=True)
+class AddCredits(Command):
+    member_id: str
+    source: str
+    count: int
+    reference: str
+    actor: str = "system:service"
+
+    def __post_init__(self) -> None:
+        self._set("actor", _actor(self.actor))
+
+
+@dataclass(frozen=True)
+class ReserveSession(Command):
+    room_id: str
+    starts_at: datetime
+    length_minutes: int
+    format: str
+    actor: str
+
+    def __post_init__(self) -> None:
+        self._set("starts_at", to_utc(self.starts_at, "starts_at"))
+        self._set("actor", _actor(self.actor))
+
+
+@dataclass(frozen=True)
+class ConfirmSession(Command):
+    booking_id: str
+    actor: str
+
+    def __post_init__(self) -> None:
+        self._set("actor", _actor(self.actor))
+
+
+@dataclass(frozen=True)
+class DeclineSession(Command):
+    booking_id: str
+    reason: str
+    actor: str
+
+    def __post_init__(self) -> None:
+        check_text(self.reason, "reason")
+        self._set("actor", _actor(self.actor))
+
+
+@dataclass(frozen=True)
+class RescheduleSession(Command):
+    booking_id: str
+    starts_at: datetime
+    accept_forfeit: bool
+    actor: str
+
+    def __post_init__(self) -> None:
+        self._set("starts_at", to_utc(self.starts_at, "starts_at"))
+        check_flag(self.accept_forfeit, "accept_forfeit")
+        self._set("actor", _actor(self.actor))
+
+
+@dataclass(frozen=True)
+class CancelSession(Command):
+    booking_id: str
+    reason: str
+    accept_forfeit: bool
+    actor: str
+
+    def __post_init__(self) -> None:
+        check_text(self.reason, "reason")
+        check_flag(self.accept_forfeit, "accept_forfeit")
+        self._set("actor", _actor(self.actor))
+
+
+@dataclass(frozen=True)
+class RecordMemberJoined(Command):
+    booking_id: str
+    actor: str
+
+    def __post_init__(self) -> None:
+        self._set("actor", _actor(self.actor))
+
+
+@dataclass(frozen=True)
+class CompleteSession(Command):
+    booking_id: str
+    actor: str
+
+    def __post_init__(self) -> None:
+        self._set("actor", _actor(self.actor))
+
+
+@dataclass(frozen=True)
+class ReportNoShow(Command):
+    booking_id: str
+    absent_party: str
+    actor: str
+
+    def __post_init__(self) -> None:
+        self._set("actor", _actor(self.actor))
+
+
+@dataclass(frozen=True)
+class RevokeForfeit(Command):
+    booking_id: str
+    reason: str
+    actor: str
+
+    def __post_init__(self) -> None:
+        check_text(self.reason, "reason")
+        self._set("actor", _actor(self.actor))
+
+
+@dataclass(frozen=True)
+class RecordDeadline(Command):
+    """The scheduler's command: records the deadline event only if it is still current."""
+
+    booking_id: str
+    kind: str
+    due: datetime
+
+    def __post_init__(self) -> None:
+        self._set("due", to_utc(self.due, "due"))
+
+
+def check_text(value: object, name: str) -> None:
+    if not isinstance(value, str) or len(value) > MAX_TEXT or "\x00" in value:
+        raise InvalidInput(f"{name} must be a string of at most {MAX_TEXT} characters, without NUL")
+
+
+def check_flag(value: object, name: str) -> None:
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{name} must be true or false")
