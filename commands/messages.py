@@ -13,7 +13,6 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, ClassVar
 
-from domain.actors import Actor
 from domain.errors import InvalidInput
 from domain.time import to_utc
 
@@ -34,12 +33,14 @@ class Command:
         """The fields, by name: what the command's idempotency fingerprint covers."""
         return {field.name: getattr(self, field.name) for field in fields(self)}
 
+    def __post_init__(self) -> None:
+        """A command that names its actor names it as text (an ``Actor`` may be passed in)."""
+        actor = getattr(self, "actor", None)
+        if actor is not None:
+            self._set("actor", str(actor))
+
     def _set(self, name: str, value: object) -> None:
         object.__setattr__(self, name, value)
-
-
-def _actor(value: str | Actor) -> str:
-    return str(value)
 
 
 @dataclass(frozen=True)
@@ -48,18 +49,12 @@ class OpenRoom(Command):
     provider_id: str
     actor: str = "system:service"
 
-    def __post_init__(self) -> None:
-        self._set("actor", _actor(self.actor))
-
 
 @dataclass(frozen=True)
 class PublishAvailability(Command):
     provider_id: str
     availability: dict[str, Any]
     actor: str = "system:service"
-
-    def __post_init__(self) -> None:
-        self._set("actor", _actor(self.actor))
 
 
 @dataclass(frozen=True)
@@ -69,9 +64,6 @@ class AddCredits(Command):
     count: int
     reference: str
     actor: str = "system:service"
-
-    def __post_init__(self) -> None:
-        self._set("actor", _actor(self.actor))
 
 
 @dataclass(frozen=True)
@@ -84,16 +76,13 @@ class ReserveSession(Command):
 
     def __post_init__(self) -> None:
         self._set("starts_at", to_utc(self.starts_at, "starts_at"))
-        self._set("actor", _actor(self.actor))
+        super().__post_init__()
 
 
 @dataclass(frozen=True)
 class ConfirmSession(Command):
     booking_id: str
     actor: str
-
-    def __post_init__(self) -> None:
-        self._set("actor", _actor(self.actor))
 
 
 @dataclass(frozen=True)
@@ -104,7 +93,7 @@ class DeclineSession(Command):
 
     def __post_init__(self) -> None:
         check_text(self.reason, "reason")
-        self._set("actor", _actor(self.actor))
+        super().__post_init__()
 
 
 @dataclass(frozen=True)
@@ -117,7 +106,7 @@ class RescheduleSession(Command):
     def __post_init__(self) -> None:
         self._set("starts_at", to_utc(self.starts_at, "starts_at"))
         check_flag(self.accept_forfeit, "accept_forfeit")
-        self._set("actor", _actor(self.actor))
+        super().__post_init__()
 
 
 @dataclass(frozen=True)
@@ -130,7 +119,7 @@ class CancelSession(Command):
     def __post_init__(self) -> None:
         check_text(self.reason, "reason")
         check_flag(self.accept_forfeit, "accept_forfeit")
-        self._set("actor", _actor(self.actor))
+        super().__post_init__()
 
 
 @dataclass(frozen=True)
@@ -138,17 +127,11 @@ class RecordMemberJoined(Command):
     booking_id: str
     actor: str
 
-    def __post_init__(self) -> None:
-        self._set("actor", _actor(self.actor))
-
 
 @dataclass(frozen=True)
 class CompleteSession(Command):
     booking_id: str
     actor: str
-
-    def __post_init__(self) -> None:
-        self._set("actor", _actor(self.actor))
 
 
 @dataclass(frozen=True)
@@ -156,9 +139,6 @@ class ReportNoShow(Command):
     booking_id: str
     absent_party: str
     actor: str
-
-    def __post_init__(self) -> None:
-        self._set("actor", _actor(self.actor))
 
 
 @dataclass(frozen=True)
@@ -169,7 +149,7 @@ class RevokeForfeit(Command):
 
     def __post_init__(self) -> None:
         check_text(self.reason, "reason")
-        self._set("actor", _actor(self.actor))
+        super().__post_init__()
 
 
 @dataclass(frozen=True)
