@@ -9,6 +9,7 @@ flag arguments, so a malformed command never reaches a decision.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, ClassVar
@@ -34,10 +35,13 @@ class Command:
         return {field.name: getattr(self, field.name) for field in fields(self)}
 
     def __post_init__(self) -> None:
-        """A command that names its actor names it as text (an ``Actor`` may be passed in)."""
-        actor = getattr(self, "actor", None)
-        if actor is not None:
-            self._set("actor", str(actor))
+        """Arguments are checked and normalised by what they are, alike in every command:
+        instants to UTC, free text and flags checked, the actor as text (in field order, so
+        the first bad argument is the one named)."""
+        for field in fields(self):
+            normalise = ARGUMENTS.get(field.name)
+            if normalise is not None:
+                self._set(field.name, normalise(getattr(self, field.name), field.name))
 
     def _set(self, name: str, value: object) -> None:
         object.__setattr__(self, name, value)
@@ -74,10 +78,6 @@ class ReserveSession(Command):
     format: str
     actor: str
 
-    def __post_init__(self) -> None:
-        self._set("starts_at", to_utc(self.starts_at, "starts_at"))
-        super().__post_init__()
-
 
 @dataclass(frozen=True)
 class ConfirmSession(Command):
@@ -91,10 +91,6 @@ class DeclineSession(Command):
     reason: str
     actor: str
 
-    def __post_init__(self) -> None:
-        check_text(self.reason, "reason")
-        super().__post_init__()
-
 
 @dataclass(frozen=True)
 class RescheduleSession(Command):
@@ -103,11 +99,6 @@ class RescheduleSession(Command):
     accept_forfeit: bool
     actor: str
 
-    def __post_init__(self) -> None:
-        self._set("starts_at", to_utc(self.starts_at, "starts_at"))
-        check_flag(self.accept_forfeit, "accept_forfeit")
-        super().__post_init__()
-
 
 @dataclass(frozen=True)
 class CancelSession(Command):
@@ -115,11 +106,6 @@ class CancelSession(Command):
     reason: str
     accept_forfeit: bool
     actor: str
-
-    def __post_init__(self) -> None:
-        check_text(self.reason, "reason")
-        check_flag(self.accept_forfeit, "accept_forfeit")
-        super().__post_init__()
 
 
 @dataclass(frozen=True)
@@ -147,10 +133,6 @@ class RevokeForfeit(Command):
     reason: str
     actor: str
 
-    def __post_init__(self) -> None:
-        check_text(self.reason, "reason")
-        super().__post_init__()
-
 
 @dataclass(frozen=True)
 class RecordDeadline(Command):
@@ -160,15 +142,24 @@ class RecordDeadline(Command):
     kind: str
     due: datetime
 
-    def __post_init__(self) -> None:
-        self._set("due", to_utc(self.due, "due"))
 
-
-def check_text(value: object, name: str) -> None:
+def check_text(value: object, name: str) -> str:
     if not isinstance(value, str) or len(value) > MAX_TEXT or "\x00" in value:
         raise InvalidInput(f"{name} must be a string of at most {MAX_TEXT} characters, without NUL")
+    return value
 
 
-def check_flag(value: object, name: str) -> None:
+def check_flag(value: object, name: str) -> bool:
     if not isinstance(value, bool):
         raise InvalidInput(f"{name} must be true or false")
+    return value
+
+
+ARGUMENTS: dict[str, Callable[[Any, str], Any]] = {
+    "starts_at": to_utc,
+    "due": to_utc,
+    "reason": check_text,
+    "accept_forfeit": check_flag,
+    "actor": lambda actor, _name: str(actor),
+}
+"""How an argument of that name is checked and normalised, in whichever command it appears."""
