@@ -22,6 +22,7 @@ from types import FrameType
 from typing import Any
 
 from entrypoints.bootstrap import Booted, booted
+from entrypoints.cli_scheduler import _at_least_one
 from entrypoints.settings import Settings, SettingsError
 
 GENERATED_ROLE = "operator"
@@ -45,13 +46,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="API processes (default: the number of cores on PostgreSQL, 1 on SQLite)",
     )
     parser.set_defaults(func=run)
-
-
-def _at_least_one(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return number
 
 
 def default_workers(settings: Settings) -> int:
