@@ -190,45 +190,30 @@ class CreditAccount(Aggregate):
     def move_hold(
         self, credit_id: str, booking_id: str, confirm_by: datetime, actor: Actor, now: datetime
     ) -> None:
-        self._check_held_for(credit_id, booking_id)
-        self.trigger_event(
-            self.CreditHoldMoved,
-            credit_id=credit_id,
-            booking_id=booking_id,
-            confirm_by=confirm_by,
-            actor=str(actor),
-            timestamp=now,
-        )
+        self._settle_held(self.CreditHoldMoved, credit_id, booking_id, actor, now, confirm_by=confirm_by)
 
     def release(self, credit_id: str, booking_id: str, actor: Actor, now: datetime) -> None:
-        self._check_held_for(credit_id, booking_id)
-        self.trigger_event(
-            self.CreditReleased,
-            credit_id=credit_id,
-            booking_id=booking_id,
-            actor=str(actor),
-            timestamp=now,
-        )
+        self._settle_held(self.CreditReleased, credit_id, booking_id, actor, now)
 
     def consume(self, credit_id: str, booking_id: str, actor: Actor, now: datetime) -> None:
-        self._check_held_for(credit_id, booking_id)
-        self.trigger_event(
-            self.CreditConsumed,
-            credit_id=credit_id,
-            booking_id=booking_id,
-            actor=str(actor),
-            timestamp=now,
-        )
+        self._settle_held(self.CreditConsumed, credit_id, booking_id, actor, now)
 
     def forfeit(self, credit_id: str, booking_id: str, reason: str, actor: Actor, now: datetime) -> None:
+        self._settle_held(self.CreditForfeited, credit_id, booking_id, actor, now, reason=reason)
+
+    def _settle_held(
+        self,
+        event: type[Aggregate.Event],
+        credit_id: str,
+        booking_id: str,
+        actor: Actor,
+        now: datetime,
+        **data: Any,
+    ) -> None:
+        """Record ``event`` about a credit that must be held for ``booking_id``."""
         self._check_held_for(credit_id, booking_id)
         self.trigger_event(
-            self.CreditForfeited,
-            credit_id=credit_id,
-            booking_id=booking_id,
-            reason=reason,
-            actor=str(actor),
-            timestamp=now,
+            event, credit_id=credit_id, booking_id=booking_id, actor=str(actor), timestamp=now, **data
         )
 
     def restore(self, credit_id: str, booking_id: str, reason: str, actor: Actor, now: datetime) -> None:
