@@ -30,9 +30,14 @@ class Command:
         super().__init_subclass__(**kwargs)
         cls.name = re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
 
+    fingerprint_names: ClassVar[dict[str, str]] = {}
+    """Fields fingerprinted under another name: the name recorded before commands were data,
+    so command ids recorded then keep replaying."""
+
     def arguments(self) -> dict[str, Any]:
         """The fields, by name: what the command's idempotency fingerprint covers."""
-        return {field.name: getattr(self, field.name) for field in fields(self)}
+        names = self.fingerprint_names
+        return {names.get(field.name, field.name): getattr(self, field.name) for field in fields(self)}
 
     def __post_init__(self) -> None:
         """Arguments are checked and normalised by what they are, alike in every command:
@@ -158,6 +163,7 @@ def check_flag(value: object, name: str) -> bool:
 ARGUMENTS: dict[str, Callable[[Any, str], Any]] = {
     "starts_at": to_utc,
     "due": to_utc,
+    "failing_since": to_utc,
     "reason": check_text,
     "accept_forfeit": check_flag,
     "actor": lambda actor, _name: str(actor),

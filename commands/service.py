@@ -275,7 +275,7 @@ class BookingService(Application[UUID]):
         if starts_at is not None:
             start = to_utc(starts_at, "starts_at")
             length = timedelta(minutes=booking.length_minutes)
-            target = preview(booking.booking_policy, start, length, now)
+            target = preview(booking.policy, start, length, now)
             if target["bookable_now"]:
                 target.update(_calendar_refusal(self.get_calendar(booking.provider_id), booking, start, now))
             review["reschedule_to"] = target
@@ -568,7 +568,7 @@ def _calendar_refusal(
     """Whether the provider's calendar has room for the booking at ``starts_at``."""
     try:
         ends_at = starts_at + timedelta(minutes=booking.length_minutes)
-        calendar.check_bookable(starts_at, ends_at, booking.booking_policy, now, ignoring=str(booking.id))
+        calendar.check_bookable(starts_at, ends_at, booking.policy, now, ignoring=str(booking.id))
     except BookingError as refusal:
         return {"bookable_now": False, "not_bookable": {"code": refusal.code, "detail": refusal.message}}
     return {}

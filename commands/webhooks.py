@@ -8,12 +8,14 @@ saved; if that save fails, an unused secret row remains, which is harmless.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from eventsourcing.domain import Aggregate
 
+from commands.messages import MAX_TEXT, Command
 from commands.service import BookingService
 from domain.actors import Actor
 from domain.errors import InvalidInput
@@ -24,6 +26,45 @@ from webhooks.signing import fingerprint, new_secret
 from webhooks.store import WebhookStore
 
 DELIVERER = Actor("system", "deliverer")
+
+
+@dataclass(frozen=True)
+class RegisterWebhook(Command):
+    url: str
+    types: list[str] | None
+    description: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class RotateWebhookSecret(Command):
+    endpoint_id: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class RemoveWebhook(Command):
+    endpoint_id: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class ReplayWebhook(Command):
+    endpoint_id: str
+    from_position: int | None
+    actor: str
+
+    fingerprint_names: ClassVar[dict[str, str]] = {"from_position": "from"}
+
+
+@dataclass(frozen=True)
+class MarkWebhookFailing(Command):
+    """The delivery process's command: record once that an endpoint kept failing."""
+
+    endpoint_id: str
+    position: int
+    failing_since: datetime
+    reason: str
 
 
 class WebhookCommands:
@@ -41,49 +82,41 @@ class WebhookCommands:
         command_id: str | None = None,
     ) -> dict[str, Any]:
         """Register an endpoint; the outcome names its new secret by ``secret_fingerprint``."""
-        if types is not None:
-            unknown = sorted(set(types) - set(PUBLIC_TYPES))
-            if unknown or not types:
-                raise InvalidInput(
-                    f"types must be a non-empty list of event types, of: {', '.join(PUBLIC_TYPES)}"
-                    + (f"; unknown: {', '.join(unknown)}" if unknown else "")
-                )
+        command = RegisterWebhook(url, types, description, str(actor))
+        check_types(command.types)
         secret = self._new_secret()
         head = self.service.recorder.max_notification_id() or 0
 
-        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
-            registry = self.registry(now)
+        def decide(registry: WebhookRegistry, now: datetime) -> dict[str, Any]:
             endpoint_id = registry.register(
-                url, types, description, fingerprint(secret), head + 1, Actor.parse(actor), now
+                url, types, description, fingerprint(secret), head + 1, Actor.parse(command.actor), now
             )
-            return [registry], endpoint_view(registry.endpoint(endpoint_id), with_fingerprint=True)
+            return endpoint_view(registry.endpoint(endpoint_id), with_fingerprint=True)
 
-        arguments = {"url": url, "types": types, "description": description, "actor": str(actor)}
-        return self.service._execute("register_webhook", arguments, command_id, decide)
+        return self._run(command, command_id, decide)
 
     def rotate_secret(
         self, endpoint_id: str, *, actor: str | Actor, command_id: str | None = None
     ) -> dict[str, Any]:
+        command = RotateWebhookSecret(endpoint_id, str(actor))
         secret = self._new_secret()
 
-        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
-            registry = self.registry(now)
-            registry.rotate_secret(endpoint_id, fingerprint(secret), Actor.parse(actor), now)
-            return [registry], endpoint_view(registry.endpoint(endpoint_id), with_fingerprint=True)
+        def decide(registry: WebhookRegistry, now: datetime) -> dict[str, Any]:
+            registry.rotate_secret(endpoint_id, fingerprint(secret), Actor.parse(command.actor), now)
+            return endpoint_view(registry.endpoint(endpoint_id), with_fingerprint=True)
 
-        arguments = {"endpoint_id": endpoint_id, "actor": str(actor)}
-        return self.service._execute("rotate_webhook_secret", arguments, command_id, decide)
+        return self._run(command, command_id, decide)
 
     def remove_webhook(
         self, endpoint_id: str, *, actor: str | Actor, command_id: str | None = None
     ) -> dict[str, Any]:
-        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
-            registry = self.registry(now)
-            registry.remove(endpoint_id, Actor.parse(actor), now)
-            return [registry], {"id": endpoint_id, "status": "removed"}
+        command = RemoveWebhook(endpoint_id, str(actor))
 
-        arguments = {"endpoint_id": endpoint_id, "actor": str(actor)}
-        return self.service._execute("remove_webhook", arguments, command_id, decide)
+        def decide(registry: WebhookRegistry, now: datetime) -> dict[str, Any]:
+            registry.remove(endpoint_id, Actor.parse(command.actor), now)
+            return {"id": endpoint_id, "status": "removed"}
+
+        return self._run(command, command_id, decide)
 
     def replay_webhook(
         self,
@@ -93,23 +126,40 @@ class WebhookCommands:
         actor: str | Actor,
         command_id: str | None = None,
     ) -> dict[str, Any]:
-        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
-            registry = self.registry(now)
-            registry.replay(endpoint_id, from_position, Actor.parse(actor), now)
-            return [registry], {**endpoint_view(registry.endpoint(endpoint_id)), "from": from_position}
+        command = ReplayWebhook(endpoint_id, from_position, str(actor))
 
-        arguments = {"endpoint_id": endpoint_id, "from": from_position, "actor": str(actor)}
-        return self.service._execute("replay_webhook", arguments, command_id, decide)
+        def decide(registry: WebhookRegistry, now: datetime) -> dict[str, Any]:
+            registry.replay(endpoint_id, from_position, Actor.parse(command.actor), now)
+            return {**endpoint_view(registry.endpoint(endpoint_id)), "from": from_position}
+
+        return self._run(command, command_id, decide)
 
     def mark_failing(self, endpoint_id: str, position: int, failing_since: datetime, reason: str) -> bool:
         """The delivery process's command: record once that an endpoint kept failing."""
+        command = MarkWebhookFailing(endpoint_id, position, failing_since, reason[:MAX_TEXT])
 
-        def decide(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
+        def decide(registry: WebhookRegistry, now: datetime) -> dict[str, Any]:
+            recorded = registry.mark_failing(
+                endpoint_id, position, command.failing_since, command.reason, DELIVERER, now
+            )
+            return {"recorded": recorded}
+
+        return bool(self._run(command, None, decide)["recorded"])
+
+    def _run(
+        self,
+        command: Command,
+        command_id: str | None,
+        decide: Callable[[WebhookRegistry, datetime], dict[str, Any]],
+    ) -> dict[str, Any]:
+        """Run a decision on the registry through the service's ``_execute``: the command's
+        fields are its idempotency fingerprint, its class its name."""
+
+        def on_registry(now: datetime) -> tuple[Sequence[Aggregate], dict[str, Any]]:
             registry = self.registry(now)
-            recorded = registry.mark_failing(endpoint_id, position, failing_since, reason, DELIVERER, now)
-            return [registry], {"recorded": recorded}
+            return [registry], decide(registry, now)
 
-        return bool(self.service._execute("mark_webhook_failing", {}, None, decide)["recorded"])
+        return self.service._execute(command.name, command.arguments(), command_id, on_registry)
 
     # --- queries ---------------------------------------------------------------------------
 
@@ -146,3 +196,15 @@ def endpoint_view(endpoint: dict[str, Any], with_fingerprint: bool = False) -> d
     if with_fingerprint:
         view["secret_fingerprint"] = endpoint["secret_fingerprint"]
     return view
+
+
+def check_types(types: list[str] | None) -> None:
+    """``types``, when given, must be a non-empty list of published event types."""
+    if types is None:
+        return
+    unknown = sorted(set(types) - set(PUBLIC_TYPES))
+    if unknown or not types:
+        raise InvalidInput(
+            f"types must be a non-empty list of event types, of: {', '.join(PUBLIC_TYPES)}"
+            + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+        )

@@ -234,7 +234,7 @@ class Booking(Aggregate):
         self.free_until = free_until
         self.session_end_due = session_end_due
         self.credit_id = credit_id
-        self.policy = policy
+        self.policy = Policy.from_dict(policy)  # the event records the numbers; the booking decides with them
         self.policy_version = policy_version
         self.status = PENDING
         self.joined_at: datetime | None = None
@@ -330,7 +330,7 @@ class Booking(Aggregate):
                 "a late reschedule forfeits this session's credit and needs another "
                 f"available credit; member {self.member_id} has none"
             )
-        policy = self.booking_policy
+        policy = self.policy
         ends_at = starts_at + timedelta(minutes=self.length_minutes)
         calendar.hold(str(self.id), starts_at, ends_at, policy, actor, now)
         deadlines = _deadlines(starts_at, ends_at, policy)
@@ -466,7 +466,7 @@ class Booking(Aggregate):
     @property
     def reminder_due(self) -> datetime | None:
         """When the session's reminder falls due (by the booking's own policy); None when off."""
-        return reminder_due(self.starts_at, self.booking_policy)
+        return reminder_due(self.starts_at, self.policy)
 
     def overdue_deadlines(self, now: datetime) -> list[tuple[str, datetime]]:
         """Due deadlines that decide the booking's fate (expiry, session end), oldest first.
@@ -492,12 +492,8 @@ class Booking(Aggregate):
     # --- queries ---------------------------------------------------------------------------
 
     @property
-    def booking_policy(self) -> Policy:
-        return Policy.from_dict(self.policy)
-
-    @property
     def timeline(self) -> Timeline:
-        return Timeline.of(self, self.booking_policy)
+        return Timeline.of(self, self.policy)
 
     def status_at(self, now: datetime) -> str:
         return status_at(self.timeline, now)
@@ -530,7 +526,7 @@ class Booking(Aggregate):
             "confirm_by": self.confirm_by,
             "allowed_actions": list(self.allowed_actions(now)),
             "policy_version": self.policy_version,
-            "policy": self.booking_policy.describe(),
+            "policy": self.policy.describe(),
             "requires_accept_forfeit": outcome == "forfeit",
         }
 
@@ -552,7 +548,7 @@ class Booking(Aggregate):
     def _forfeit_warning(self, doing: str, now: datetime) -> str:
         return (
             f"{doing} now ({iso(now)}) forfeits the session credit: the free cancellation "
-            f"window closed at {iso(self.free_until)}. {self.booking_policy.describe()} "
+            f"window closed at {iso(self.free_until)}. {self.policy.describe()} "
             "Repeat with accept_forfeit=true to proceed."
         )
 

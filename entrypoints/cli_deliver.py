@@ -15,7 +15,7 @@ import signal
 import threading
 from typing import TYPE_CHECKING
 
-from entrypoints.cli_scheduler import _positive, _stop_on
+from entrypoints.cli_arguments import positive_seconds, stop_on
 from entrypoints.settings import Settings
 
 if TYPE_CHECKING:
@@ -27,19 +27,28 @@ log = logging.getLogger("booking.webhooks")
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("deliver", help="post events to the registered webhook endpoints")
     parser.add_argument(
-        "--poll-interval", type=_positive, default=0.2, help="seconds between looks for new events (0.2)"
+        "--poll-interval",
+        type=positive_seconds,
+        default=0.2,
+        help="seconds between looks for new events (0.2)",
     )
     parser.add_argument(
         "--refresh-interval",
-        type=_positive,
+        type=positive_seconds,
         default=1.0,
         help="seconds between re-reads of the registered endpoints (1)",
     )
     parser.add_argument(
-        "--retry-base", type=_positive, default=5.0, help="first retry after about this many seconds (5)"
+        "--retry-base",
+        type=positive_seconds,
+        default=5.0,
+        help="first retry after about this many seconds (5)",
     )
     parser.add_argument(
-        "--retry-cap", type=_positive, default=3600.0, help="longest pause between retries, seconds (3600)"
+        "--retry-cap",
+        type=positive_seconds,
+        default=3600.0,
+        help="longest pause between retries, seconds (3600)",
     )
     parser.set_defaults(func=run)
 
@@ -51,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     configure_logging()
     stop = threading.Event()
-    _stop_on(stop, signal.SIGTERM, signal.SIGINT)
+    stop_on(stop, signal.SIGTERM, signal.SIGINT)
     with booted(settings) as parts:
         deliverer = parts.webhook_deliverer(args)
         log.info("delivering webhooks")

@@ -18,6 +18,7 @@ from types import FrameType
 from tqdm import tqdm
 
 from entrypoints.bootstrap import Booted, boot
+from entrypoints.cli_arguments import positive_seconds
 from entrypoints.settings import Settings
 from projections.catalog import VIEW_NAMES
 from projections.rebuild import rebuild_views
@@ -33,6 +34,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     project.add_argument("--poll-interval", type=float, default=0.2, help="seconds between polls (0.2)")
     project.add_argument("--batch-size", type=int, default=500, help="events per transaction (500)")
     project.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
+    project.add_argument(
+        "--give-up-after",
+        type=positive_seconds,
+        default=60.0,
+        help="seconds the database may stay unavailable before the process exits 1 (60)",
+    )
     project.set_defaults(func=run_project)
 
     rebuild = subparsers.add_parser("rebuild", help="rebuild a view (or all) from the events")
@@ -57,7 +64,7 @@ def run_project(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    opened = _open_runner(settings, args, stop)
+    opened = _open_runner(settings, args, stop, args.give_up_after)
     if opened is None:
         return 0 if stop.is_set() else 1
     parts, runner = opened
@@ -81,7 +88,7 @@ def run_project(args: argparse.Namespace) -> int:
 
 
 def _open_runner(
-    settings: Settings, args: argparse.Namespace, stop: threading.Event, give_up_after: float = 60.0
+    settings: Settings, args: argparse.Namespace, stop: threading.Event, give_up_after: float
 ) -> tuple[Booted, ProjectionsRunner] | None:
     """The process's parts and runner, retrying while the database refuses (down, or out of
     connections: the pool's warnings say which)."""
@@ -90,7 +97,9 @@ def _open_runner(
         try:
             parts = boot(settings)
             try:
-                return parts, parts.projections_runner(args.poll_interval, batch_size=args.batch_size)
+                return parts, parts.projections_runner(
+                    args.poll_interval, batch_size=args.batch_size, give_up_after=give_up_after
+                )
             except BaseException:
                 parts.close()
                 raise

@@ -14,10 +14,10 @@ import logging
 import signal
 import threading
 import time
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from entrypoints.bootstrap import booted
+from entrypoints.cli_arguments import at_least_one, positive_seconds, stop_on
 from entrypoints.settings import Settings
 
 if TYPE_CHECKING:
@@ -30,22 +30,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser("schedule", help="fire booking deadlines as they fall due")
     parser.add_argument(
         "--refresh-interval",
-        type=_positive,
+        type=positive_seconds,
         default=1.0,
         help="seconds between re-reads of the pending deadlines due soon (default 1)",
     )
     parser.add_argument(
         "--health-interval",
-        type=_positive,
+        type=positive_seconds,
         default=10.0,
         help="seconds between health log lines (default 10)",
     )
     parser.add_argument(
-        "--workers", type=_at_least_one, default=8, help="deadlines recorded concurrently (default 8)"
+        "--workers", type=at_least_one, default=8, help="deadlines recorded concurrently (default 8)"
     )
     parser.add_argument(
         "--heartbeat-interval",
-        type=_positive,
+        type=positive_seconds,
         default=2.0,
         help="seconds between heartbeats recorded for the API's /health (default 2)",
     )
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     configure_logging()
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
     stop = threading.Event()
-    _stop_on(stop, signal.SIGTERM, signal.SIGINT)
+    stop_on(stop, signal.SIGTERM, signal.SIGINT)
     with booted(settings) as parts:
         scheduler = parts.deadline_scheduler(args.refresh_interval, workers=args.workers)
         if args.metrics_port:
@@ -102,32 +102,3 @@ def _beat(heartbeat: Heartbeat, health: dict[str, Any]) -> None:
         heartbeat.beat(health)
     except Exception as error:  # the database is away: keep firing; /health shows the silence
         log.warning("could not record the heartbeat: %s", type(error).__name__)
-
-
-def _stop_on(stop: threading.Event, *signals: signal.Signals) -> None:
-    def request_stop(number: int, frame: FrameType | None) -> None:
-        log.info("stopping on %s", signal.Signals(number).name)
-        stop.set()
-
-    for number in signals:
-        signal.signal(number, request_stop)
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds; got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds; got {text!r}")
-    return value
-
-
-def _at_least_one(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1; got {text!r}")
-    return value

@@ -22,7 +22,7 @@ from types import FrameType
 from typing import Any
 
 from entrypoints.bootstrap import Booted, booted
-from entrypoints.cli_scheduler import _at_least_one
+from entrypoints.cli_arguments import at_least_one
 from entrypoints.settings import Settings, SettingsError
 
 GENERATED_ROLE = "operator"
@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--workers",
-        type=_at_least_one,
+        type=at_least_one,
         help="API processes (default: the number of cores on PostgreSQL, 1 on SQLite)",
     )
     parser.set_defaults(func=run)

@@ -86,7 +86,7 @@ def test_rebuild_refuses_an_unknown_view(sqlite_url: str) -> None:
 
 
 def test_project_exits_non_zero_when_the_database_is_unreachable() -> None:
-    result = booking("postgresql://postgres@127.0.0.1:1/nowhere", "project")
+    result = booking("postgresql://postgres@127.0.0.1:1/nowhere", "project", "--give-up-after", "2")
 
     assert result.returncode == 1
     assert "database unavailable" in result.stderr

@@ -75,3 +75,24 @@ def test_commands_are_frozen():
 def test_malformed_arguments_are_refused_when_built(build):
     with pytest.raises(InvalidInput):
         build()
+
+
+def test_webhook_commands_fingerprint_their_arguments_under_the_names_recorded_before():
+    from commands.webhooks import RegisterWebhook, ReplayWebhook, RotateWebhookSecret
+
+    register = RegisterWebhook("https://example.org/hooks", ["SessionReserved"], "ops", "operator:o-1")
+    assert (register.name, register.arguments()) == (
+        "register_webhook",
+        {
+            "url": "https://example.org/hooks",
+            "types": ["SessionReserved"],
+            "description": "ops",
+            "actor": "operator:o-1",
+        },
+    )
+    replay = ReplayWebhook("e-1", 7, "operator:o-1")
+    assert (replay.name, replay.arguments()) == (
+        "replay_webhook",
+        {"endpoint_id": "e-1", "from": 7, "actor": "operator:o-1"},
+    )
+    assert RotateWebhookSecret("e-1", "operator:o-1").name == "rotate_webhook_secret"
