@@ -7,17 +7,85 @@ any notification id is drawn and holds it until the commit, so ids still commit 
 they were drawn and no follower of the notification log can skip an event; it notifies the
 log's channel; and it inserts every event of the command with one ``INSERT … SELECT unnest``.
 A stream version already taken still raises the library's ``IntegrityError``.
+
+It also reads many streams in one round trip (``select_streams``: the latest snapshot of each,
+and its events from there on) and asks in one round trip which of many streams moved past a
+known version (``streams_moved``). The module's functions of the same names fall back to one
+read per stream on the other recorders (SQLite, in memory), with the same answers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.persistence import (
+    AggregateRecorder,
+    InterfaceError,
+    OperationalError,
+    StoredEvent,
+)
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+)
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
+
+
+@dataclass
+class Streams:
+    """Several streams as stored: the latest snapshot of each stream that has one, and each
+    stream's events in version order from that snapshot's version on, inclusive (so the event
+    the snapshot was taken at is there too: its hash-chain link is the stream's head when no
+    event followed), or all of them when it has no snapshot."""
+
+    snapshots: dict[UUID, StoredEvent] = field(default_factory=dict)
+    events: dict[UUID, list[StoredEvent]] = field(default_factory=dict)
+
+    def add(self, stored: StoredEvent, *, snapshot: bool = False) -> None:
+        ident = UUID(str(stored.originator_id))
+        if snapshot:
+            self.snapshots[ident] = stored
+        else:
+            self.events.setdefault(ident, []).append(stored)
+
+
+def select_streams(
+    recorder: AggregateRecorder,
+    snapshot_recorder: AggregateRecorder | None,
+    ids: Sequence[UUID],
+    snapshotting: Sequence[UUID] = (),
+) -> Streams:
+    """The streams ``ids``, starting from their latest snapshot for those in ``snapshotting``."""
+    if isinstance(recorder, OneTripPostgresRecorder):
+        if not snapshotting:
+            selected: Streams = recorder.select_streams(ids)
+            return selected
+        if isinstance(snapshot_recorder, PostgresAggregateRecorder):
+            selected = recorder.select_streams(ids, snapshotting, snapshot_recorder.events_table_name)
+            return selected
+    streams = Streams()
+    for ident in ids:
+        since = 0
+        if snapshot_recorder is not None and ident in snapshotting:
+            for snapshot in snapshot_recorder.select_events(ident, desc=True, limit=1):
+                streams.add(snapshot, snapshot=True)
+                since = snapshot.originator_version
+        for stored in recorder.select_events(ident, gt=since - 1 if since else None):
+            streams.add(stored)
+    return streams
+
+
+def streams_moved(recorder: AggregateRecorder, heads: Sequence[tuple[UUID, int]]) -> set[UUID]:
+    """Which of the streams has an event after the version given with it."""
+    if isinstance(recorder, OneTripPostgresRecorder):
+        moved: set[UUID] = recorder.streams_moved(heads)
+        return moved
+    return {ident for ident, version in heads if recorder.select_events(ident, gt=version, limit=1)}
 
 
 class OneTripPostgresRecorder(PostgresApplicationRecorder):
@@ -50,6 +118,73 @@ class OneTripPostgresRecorder(PostgresApplicationRecorder):
         self.call_insert_function = SQL("SELECT * FROM {schema}.{function}(%s)").format(
             schema=schema, function=Identifier(self.insert_function_name)
         )
+        id_type = Identifier(self.datastore.originator_id_type)
+        events = SQL("{schema}.{table}").format(schema=schema, table=Identifier(self.events_table_name))
+        self.select_streams_statement = SQL(
+            "SELECT false AS snapshot, e.originator_id, e.originator_version, e.topic, e.state "
+            "FROM unnest(%s::{id_type}[]) AS s(id) JOIN {events} e ON e.originator_id = s.id "
+            "ORDER BY e.originator_id, e.originator_version"
+        ).format(id_type=id_type, events=events)
+        self.select_streams_from_snapshots = (
+            "WITH snap AS ("
+            "  SELECT DISTINCT ON (n.originator_id) n.originator_id, n.originator_version, n.topic, n.state"
+            "  FROM unnest(%s::{id_type}[]) AS s(id) JOIN {snapshots} n ON n.originator_id = s.id"
+            "  ORDER BY n.originator_id, n.originator_version DESC) "
+            "SELECT true AS snapshot, originator_id, originator_version, topic, state FROM snap "
+            "UNION ALL "
+            "SELECT false, e.originator_id, e.originator_version, e.topic, e.state "
+            "FROM unnest(%s::{id_type}[]) AS s(id) JOIN {events} e ON e.originator_id = s.id "
+            "LEFT JOIN snap ON snap.originator_id = s.id "
+            "WHERE e.originator_version >= coalesce(snap.originator_version, 0) "
+            "ORDER BY 1 DESC, 2, 3"
+        )
+        self.streams_moved_statement = SQL(
+            "SELECT h.id FROM unnest(%s::{id_type}[], %s::bigint[]) AS h(id, version) "
+            "WHERE EXISTS (SELECT 1 FROM {events} e "
+            "WHERE e.originator_id = h.id AND e.originator_version > h.version)"
+        ).format(id_type=id_type, events=events)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_streams(
+        self, ids: Sequence[UUID], snapshotting: Sequence[UUID] = (), snapshots_table: str | None = None
+    ) -> Streams:
+        """Every event of the streams ``ids`` in one round trip; for those in ``snapshotting``,
+        their latest snapshot in ``snapshots_table`` and their events from its version on."""
+        if snapshotting and snapshots_table is not None:
+            statement = SQL(self.select_streams_from_snapshots).format(
+                id_type=Identifier(self.datastore.originator_id_type),
+                snapshots=SQL("{schema}.{table}").format(
+                    schema=Identifier(self.datastore.schema), table=Identifier(snapshots_table)
+                ),
+                events=SQL("{schema}.{table}").format(
+                    schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name)
+                ),
+            )
+            params: tuple[Any, ...] = (list(snapshotting), list(ids))
+        else:
+            statement, params = self.select_streams_statement, (list(ids),)
+        streams = Streams()
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, params, prepare=True)
+            for row in curs.fetchall():
+                stored = StoredEvent(
+                    originator_id=row["originator_id"],
+                    originator_version=row["originator_version"],
+                    topic=row["topic"],
+                    state=bytes(row["state"]),
+                )
+                streams.add(stored, snapshot=row["snapshot"])
+        return streams
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def streams_moved(self, heads: Sequence[tuple[UUID, int]]) -> set[UUID]:
+        """Which of the streams has an event after the version given with it (one round trip)."""
+        if not heads:
+            return set()
+        ids, versions = [ident for ident, _ in heads], [version for _, version in heads]
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.streams_moved_statement, (ids, versions), prepare=True)
+            return {UUID(str(row["id"])) for row in curs.fetchall()}
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from itertools import chain
 from typing import Any, ClassVar, TypeVar, cast
@@ -38,6 +38,7 @@ from commands.counts import ACCEPTED, CONFLICT, FAILED, REFUSED, REPLAYED, Comma
 from commands.handlers import HANDLERS, booking_outcome
 from commands.idempotency import CommandRecord, check_command_id, fingerprint
 from commands.messages import Command
+from commands.recorder import select_streams, streams_moved
 from commands.storage import PoolBudget, event_store_env
 from domain.actors import SCHEDULER, Actor
 from domain.booking import Booking
@@ -252,6 +253,52 @@ class BookingService(Application[UUID]):
         """The scheduler's command: records the deadline event only if it is still current."""
         return self.handle(m.RecordDeadline(booking_id, kind, to_utc(due, "due")))
 
+    def warm_up(self, booking_ids: Iterable[str]) -> int:
+        """Read these bookings, then their members' credit accounts and their providers'
+        calendars, into the cache, many streams per query (two round trips on PostgreSQL),
+        so that commands on them start warm: the scheduler calls it before firing a batch of
+        due deadlines, each of which would otherwise read three streams one by one before its
+        one write. Only an optimisation: the cache's rules (``commands.cache``) apply to what
+        it puts there as to anything else. Returns how many aggregates it cached."""
+        wanted: dict[UUID, type[Aggregate]] = {}
+        for booking_id in booking_ids:
+            try:
+                wanted[UUID(booking_id)] = Booking
+            except ValueError:
+                continue  # the command will refuse it as it would without warming
+        bookings = [b for b in self._read_into_cache(wanted) if isinstance(b, Booking)]
+        ledgers: dict[UUID, type[Aggregate]] = {}
+        for booking in bookings:
+            ledgers[CreditAccount.id_for(booking.member_id)] = CreditAccount
+            ledgers[ProviderCalendar.id_for(booking.provider_id)] = ProviderCalendar
+        return len(bookings) + len(self._read_into_cache(ledgers))
+
+    def _read_into_cache(self, wanted: dict[UUID, type[Aggregate]]) -> list[Aggregate]:
+        """Reconstruct the aggregates ``wanted`` (id -> class) as ``_reconstruct`` would, in
+        one read, and cache each one that exists and is of its class."""
+        if not wanted:
+            return []
+        snapshotting = [i for i, cls in wanted.items() if cls in self.snapshotting_intervals]
+        snapshot_store = self.snapshots if snapshotting else None
+        streams = select_streams(
+            self.recorder, snapshot_store.recorder if snapshot_store else None, list(wanted), snapshotting
+        )
+        loaded: list[Aggregate] = []
+        for ident, cls in wanted.items():
+            # Every event is decoded, the one at the snapshot's version too: the mapper then
+            # knows each stream's last hash-chain link, and the next save needs no read for it.
+            events = [self.events.mapper.to_domain_event(e) for e in streams.events.get(ident, [])]
+            start: list[Any] = []
+            snapshot = streams.snapshots.get(ident)
+            if snapshot is not None and snapshot_store is not None:
+                start = [snapshot_store.mapper.to_domain_event(snapshot)]
+                events = [e for e in events if e.originator_version > snapshot.originator_version]
+            aggregate = project_aggregate(None, chain(start, events))
+            if isinstance(aggregate, cls):
+                self._cache.put(aggregate)
+                loaded.append(aggregate)
+        return loaded
+
     # --- queries on aggregates -------------------------------------------------------------
 
     def get_booking(self, booking_id: str, version: int | None = None) -> Booking:
@@ -403,12 +450,11 @@ class BookingService(Application[UUID]):
 
     def _unchanged_are_current(self, loads: _Loads) -> bool:
         """Cached aggregates the decision read but does not change escape the version check
-        at save, so check that no event was recorded after them (else evict them)."""
-        stale = [
-            a
-            for a in loads.unchecked
-            if not a.pending_events and self.recorder.select_events(a.id, gt=a.version, limit=1)
-        ]
+        at save, so check that no event was recorded after them (else evict them): one query
+        for all of them."""
+        unchanged = [a for a in loads.unchecked if not a.pending_events]
+        moved = streams_moved(self.recorder, [(a.id, a.version) for a in unchanged]) if unchanged else set()
+        stale = [a for a in unchanged if a.id in moved]
         self._evict(stale)
         return not stale
 

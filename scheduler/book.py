@@ -67,11 +67,12 @@ class DeadlineBook:
                 heapq.heapify(self._heap)
         return added, removed
 
-    def take_due(self, now: datetime) -> list[Deadline]:
-        """Hand out every deadline due at ``now`` that is not already being fired."""
+    def take_due(self, now: datetime, limit: int | None = None) -> list[Deadline]:
+        """Hand out every deadline due at ``now`` that is not already being fired, or the
+        ``limit`` earliest of them (the rest stay due for the next call)."""
         taken: list[Deadline] = []
         with self._lock:
-            while self._heap and self._heap[0][0] <= now:
+            while self._heap and self._heap[0][0] <= now and (limit is None or len(taken) < limit):
                 when, key = heapq.heappop(self._heap)
                 if self._when.get(key) != when or key in self._in_flight:
                     continue

@@ -22,7 +22,15 @@ Why one due-poller and not one APScheduler job per deadline.
 - Durability needs nothing more: the view is the durable source, re-read on every start,
   so the job store is APScheduler's memory store and no job state is ever pickled.
 APScheduler still does the running: fire jobs run on its thread pool, so a thousand
-deadlines falling due together are recorded concurrently. Every job has
+deadlines falling due together are recorded concurrently.
+
+Warming. A burst of due deadlines touches bookings, accounts and calendars that this process
+has mostly never loaded, and each fire would read its three streams one by one before its one
+write. So the poller hands deadlines out in chunks of ``WARM_CHUNK``, first asking the
+service to read a chunk's aggregates into its cache in two queries (``warm_up``); each fire then
+starts warm. At most ``IN_FLIGHT`` deadlines are handed out at a time, so what a chunk warmed
+is still cached when its fires run. Warming is only an optimisation: if it fails, the fires
+read for themselves. Every job has
 ``misfire_grace_time=None`` (a late job runs late, it is never dropped as missed) and
 ``coalesce=True`` (a late interval job runs once, not once per missed interval).
 
@@ -50,6 +58,8 @@ log = logging.getLogger(__name__)
 
 LOOKAHEAD = timedelta(minutes=2)
 RETRY_DELAY = timedelta(seconds=5)
+WARM_CHUNK = 50  # deadlines whose aggregates are read together before they are fired
+IN_FLIGHT = 600  # deadlines handed out and not yet settled, at most (3 aggregates each cached)
 HOUSEKEEPING = "housekeeping"
 
 
@@ -189,22 +199,39 @@ class DeadlineScheduler:
     # --- jobs ------------------------------------------------------------------------------
 
     def _poll(self) -> None:
-        scheduler = self._scheduler
-        if scheduler is not None and not self._stopping.is_set():
+        """Hand the due deadlines to fire jobs, a warmed chunk at a time."""
+        while self._scheduler is not None and not self._stopping.is_set():
             now = self._clock.now()
-            for deadline in self._book.take_due(now):
-                try:
-                    scheduler.add_job(
-                        self._fire,
-                        args=(deadline,),
-                        id=f"{deadline.booking_id}:{deadline.kind}:{iso(deadline.due)}",
-                        replace_existing=True,
-                        misfire_grace_time=None,
-                    )
-                except Exception:  # never leave a deadline handed out with no job to fire it
-                    log.exception("could not schedule deadline %s of %s", deadline.kind, deadline.booking_id)
-                    self._book.retry(deadline, now + RETRY_DELAY)
+            room = min(WARM_CHUNK, IN_FLIGHT - self._book.counts()["in_flight"])
+            chunk = self._book.take_due(now, limit=room) if room > 0 else []
+            if not chunk:
+                break
+            self._warm(chunk)
+            for deadline in chunk:
+                self._hand_out(deadline, now)
         self._count("polls")
+
+    def _warm(self, chunk: list[Deadline]) -> None:
+        try:
+            self._service.warm_up(d.booking_id for d in chunk)
+        except Exception:  # only an optimisation: each fire reads what it needs anyway
+            log.warning("could not warm the cache for %d due deadlines", len(chunk), exc_info=True)
+
+    def _hand_out(self, deadline: Deadline, now: datetime) -> None:
+        scheduler = self._scheduler
+        if scheduler is None:
+            return  # stopping: like a fire after stop, it is fired again on the next start
+        try:
+            scheduler.add_job(
+                self._fire,
+                args=(deadline,),
+                id=f"{deadline.booking_id}:{deadline.kind}:{iso(deadline.due)}",
+                replace_existing=True,
+                misfire_grace_time=None,
+            )
+        except Exception:  # never leave a deadline handed out with no job to fire it
+            log.exception("could not schedule deadline %s of %s", deadline.kind, deadline.booking_id)
+            self._book.retry(deadline, now + RETRY_DELAY)
 
     def _refresh(self) -> None:
         until = self._clock.now() + max(LOOKAHEAD, timedelta(seconds=10 * self._refresh_interval))
