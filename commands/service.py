@@ -8,6 +8,7 @@ caller-chosen command ids. Refused commands raise a ``BookingError`` and write n
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -58,6 +59,7 @@ OVERFLOW_IDLE_SECONDS = 60.0
 REFUSED_WAIT = 0.25
 CACHE_SIZE = 5000  # aggregates kept per service object
 SERVICE = "system:service"
+RECORD_DEADLINE = m.RecordDeadline.name
 
 
 class BookingService(Application[UUID]):
@@ -253,10 +255,89 @@ class BookingService(Application[UUID]):
         """The scheduler's command: records the deadline event only if it is still current."""
         return self.handle(m.RecordDeadline(booking_id, kind, to_utc(due, "due")))
 
+    def record_deadlines(
+        self, deadlines: Sequence[tuple[str, str, datetime]]
+    ) -> list[dict[str, Any] | Exception]:
+        """``record_deadline`` for several deadlines, reading and saving together what it can.
+
+        First their bookings, accounts and calendars are read into the cache in two queries
+        (``warm_up``). Then each deadline is decided on its own, exactly as the first attempt
+        of ``record_deadline`` decides it (on cached aggregates, checked later). The decisions
+        that touch no aggregate an earlier one of the batch touched, and whose unchanged
+        cached aggregates are still current (one query for all), are saved in one atomic
+        save: one round trip and one take of the events table's lock for them all. Every other
+        deadline (a refusal, a stale cached aggregate, an aggregate shared with an earlier
+        deadline, or all of them if that save meets a version conflict) is then recorded
+        alone by ``record_deadline``, with its retries and guards. Returns each deadline's
+        outcome, in order, or the error ``record_deadline`` raised for it.
+        """
+        with contextlib.suppress(Exception):  # only an optimisation: decisions read what is not cached
+            self.warm_up(booking_id for booking_id, _, _ in deadlines)
+        decided: list[_Decided] = []
+        alone: list[int] = []
+        touched: set[UUID] = set()
+        for index, deadline in enumerate(deadlines):
+            one = self._decide_first(index, deadline)
+            if one is None or one.ids & touched:
+                alone.append(index)
+                continue
+            touched |= one.ids
+            decided.append(one)
+        saved = self._save_together(decided)
+        alone += [one.index for one in decided if one not in saved]
+        results: dict[int, dict[str, Any] | Exception] = {one.index: one.outcome for one in saved}
+        for index in sorted(alone):
+            try:
+                results[index] = self.record_deadline(*deadlines[index])
+            except Exception as error:  # the caller decides per deadline, as for a single one
+                results[index] = error
+        return [results[index] for index in range(len(deadlines))]
+
+    def _decide_first(self, index: int, deadline: tuple[str, str, datetime]) -> _Decided | None:
+        """The deadline's first-attempt decision, or None if it refused (or failed): then the
+        single path decides it again, fresh if it must, and answers for it."""
+        loads = self._begin_attempt(False)
+        try:
+            booking_id, kind, due = deadline
+            command = m.RecordDeadline(booking_id, kind, to_utc(due, "due"))
+            aggregates, outcome = HANDLERS[type(command)](self, command, self.clock.now())
+        except Exception:
+            return None
+        finally:
+            self._local.loads = None
+        return _Decided(index, command.name, list({id(a): a for a in aggregates}.values()), outcome, loads)
+
+    def _save_together(self, decided: list[_Decided]) -> list[_Decided]:
+        """Save the decisions whose unchanged cached aggregates are current, in one save;
+        returns those saved (none if the save met a version conflict)."""
+        unchanged = [a for one in decided for a in one.loads.unchecked if not a.pending_events]
+        moved = streams_moved(self.recorder, [(a.id, a.version) for a in unchanged]) if unchanged else set()
+        self._evict([a for a in unchanged if a.id in moved])
+        current = [one for one in decided if not any(a.id in moved for a in one.loads.unchecked)]
+        changed = [a for one in current for a in one.aggregates if a.pending_events]
+        positions: dict[UUID, int] = {}
+        if changed:
+            try:
+                recordings = self.save(*changed)
+            except IntegrityError:
+                self.command_counts.version_conflict(RECORD_DEADLINE)
+                self._evict([a for one in current for a in (*one.loads.unchecked, *one.aggregates)])
+                return []
+            for recording in recordings:
+                ident = recording.domain_event.originator_id
+                positions[ident] = max(positions.get(ident, 0), recording.notification.id)
+        for one in current:
+            for aggregate in one.aggregates:
+                self._cache.put(aggregate)
+            position = max((positions[i] for i in one.ids if i in positions), default=None)
+            one.outcome = {**one.outcome, "position": position}
+            self.command_counts.outcome(one.command, ACCEPTED)
+        return current
+
     def warm_up(self, booking_ids: Iterable[str]) -> int:
         """Read these bookings, then their members' credit accounts and their providers'
         calendars, into the cache, many streams per query (two round trips on PostgreSQL),
-        so that commands on them start warm: the scheduler calls it before firing a batch of
+        so that commands on them start warm: ``record_deadlines`` calls it for a group of
         due deadlines, each of which would otherwise read three streams one by one before its
         one write. Only an optimisation: the cache's rules (``commands.cache``) apply to what
         it puts there as to anything else. Returns how many aggregates it cached."""
@@ -618,6 +699,20 @@ def _calendar_refusal(
     except BookingError as refusal:
         return {"bookable_now": False, "not_bookable": {"code": refusal.code, "detail": refusal.message}}
     return {}
+
+
+class _Decided:
+    """One command's first-attempt decision, waiting to be saved with others."""
+
+    def __init__(
+        self, index: int, command: str, aggregates: list[Aggregate], outcome: dict[str, Any], loads: _Loads
+    ) -> None:
+        self.index = index
+        self.command = command
+        self.aggregates = aggregates
+        self.outcome = outcome
+        self.loads = loads
+        self.ids = {a.id for a in (*aggregates, *loads.unchecked)}
 
 
 class _Loads:

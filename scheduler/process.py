@@ -2,7 +2,7 @@
 
 What it does. On ``start`` it loads every pending deadline from the pending-deadlines view
 into a :class:`DeadlineBook`, then runs three APScheduler jobs: a *due-poller* that hands
-every deadline due by the injected clock to a one-shot *fire* job, a *refresh* that
+the deadlines due by the injected clock to one-shot *fire* jobs, a *refresh* that
 reconciles the book with the view for everything due within ``LOOKAHEAD`` (so new, moved
 and cancelled deadlines are picked up within ``refresh_interval``), and a rarer full
 *resync* that keeps far-future deadlines and the pending count honest. A fire job calls
@@ -24,15 +24,13 @@ Why one due-poller and not one APScheduler job per deadline.
 APScheduler still does the running: fire jobs run on its thread pool, so a thousand
 deadlines falling due together are recorded concurrently.
 
-Warming. A burst of due deadlines touches bookings, accounts and calendars that this process
-has mostly never loaded, and each fire would read its three streams one by one before its one
-write. So the poller hands deadlines out in chunks of ``WARM_CHUNK``, first asking the
-service to read a chunk's aggregates into its cache in two queries (``warm_up``); each fire then
-starts warm. At most ``IN_FLIGHT`` deadlines are handed out at a time, so what a chunk warmed
-is still cached when its fires run. Warming is only an optimisation: if it fails, the fires
-read for themselves. Every job has
-``misfire_grace_time=None`` (a late job runs late, it is never dropped as missed) and
-``coalesce=True`` (a late interval job runs once, not once per missed interval).
+Groups. A burst of due deadlines touches bookings, accounts and calendars that this process
+has mostly never loaded: one by one, each fire would read its three streams before its one
+write, and each write would take the events table's lock for itself. So the poller hands
+out deadlines due together in groups of ``FIRE_GROUP``, one fire job each, and the job calls
+the service's ``record_deadlines``: two queries read the group's aggregates, each deadline is
+decided on its own, and those touching distinct aggregates are saved in one transaction
+(the others one by one, as ``record_deadline`` would).
 
 It must never decide whether a deadline applies (the booking does), never write to the
 views, and never let an error stop the loop: failures are logged and the deadline retried.
@@ -58,8 +56,7 @@ log = logging.getLogger(__name__)
 
 LOOKAHEAD = timedelta(minutes=2)
 RETRY_DELAY = timedelta(seconds=5)
-WARM_CHUNK = 50  # deadlines whose aggregates are read together before they are fired
-IN_FLIGHT = 600  # deadlines handed out and not yet settled, at most (3 aggregates each cached)
+FIRE_GROUP = 10  # deadlines due together recorded by one fire job (see ``_fire``)
 HOUSEKEEPING = "housekeeping"
 
 
@@ -199,39 +196,32 @@ class DeadlineScheduler:
     # --- jobs ------------------------------------------------------------------------------
 
     def _poll(self) -> None:
-        """Hand the due deadlines to fire jobs, a warmed chunk at a time."""
-        while self._scheduler is not None and not self._stopping.is_set():
+        scheduler = self._scheduler
+        if scheduler is not None and not self._stopping.is_set():
             now = self._clock.now()
-            room = min(WARM_CHUNK, IN_FLIGHT - self._book.counts()["in_flight"])
-            chunk = self._book.take_due(now, limit=room) if room > 0 else []
-            if not chunk:
-                break
-            self._warm(chunk)
-            for deadline in chunk:
-                self._hand_out(deadline, now)
+            due = self._book.take_due(now)
+            for start in range(0, len(due), FIRE_GROUP):
+                self._hand_out(due[start : start + FIRE_GROUP], now)
         self._count("polls")
 
-    def _warm(self, chunk: list[Deadline]) -> None:
-        try:
-            self._service.warm_up(d.booking_id for d in chunk)
-        except Exception:  # only an optimisation: each fire reads what it needs anyway
-            log.warning("could not warm the cache for %d due deadlines", len(chunk), exc_info=True)
-
-    def _hand_out(self, deadline: Deadline, now: datetime) -> None:
+    def _hand_out(self, group: list[Deadline], now: datetime) -> None:
+        """One fire job for the group (its id: its first deadline's, unique while in flight)."""
         scheduler = self._scheduler
         if scheduler is None:
-            return  # stopping: like a fire after stop, it is fired again on the next start
+            return  # stopping: like a fire after stop, they are fired again on the next start
+        first = group[0]
         try:
             scheduler.add_job(
                 self._fire,
-                args=(deadline,),
-                id=f"{deadline.booking_id}:{deadline.kind}:{iso(deadline.due)}",
+                args=(group,),
+                id=f"{first.booking_id}:{first.kind}:{iso(first.due)}",
                 replace_existing=True,
                 misfire_grace_time=None,
             )
         except Exception:  # never leave a deadline handed out with no job to fire it
-            log.exception("could not schedule deadline %s of %s", deadline.kind, deadline.booking_id)
-            self._book.retry(deadline, now + RETRY_DELAY)
+            for deadline in group:
+                log.exception("could not schedule deadline %s of %s", deadline.kind, deadline.booking_id)
+                self._book.retry(deadline, now + RETRY_DELAY)
 
     def _refresh(self) -> None:
         until = self._clock.now() + max(LOOKAHEAD, timedelta(seconds=10 * self._refresh_interval))
@@ -270,15 +260,23 @@ class DeadlineScheduler:
         self._count("failed")
         self._book.retry(deadline, self._clock.now() + RETRY_DELAY)
 
-    def _fire(self, deadline: Deadline) -> None:
+    def _fire(self, group: list[Deadline]) -> None:
+        """Record a group of deadlines, each decided on its own by its booking."""
         if self._stopping.is_set():
-            return  # not recorded: the view still lists it, so the next start fires it
-        self._count("fired")
+            return  # not recorded: the view still lists them, so the next start fires them
+        for _ in group:
+            self._count("fired")
         try:
-            outcome = self._service.record_deadline(deadline.booking_id, deadline.kind, deadline.due)
-        except Exception as error:
-            self._not_recorded(deadline, error)
-            return
+            results = self._service.record_deadlines([(d.booking_id, d.kind, d.due) for d in group])
+        except Exception as error:  # e.g. the database went away: every one is retried
+            results = [error] * len(group)
+        for deadline, result in zip(group, results, strict=True):
+            if isinstance(result, Exception):
+                self._not_recorded(deadline, result)
+            else:
+                self._fired(deadline, result)
+
+    def _fired(self, deadline: Deadline, outcome: dict[str, Any]) -> None:
         now = self._clock.now()
         recorded = bool(outcome.get("recorded"))
         if not recorded and now < deadline.due:
