@@ -11,16 +11,20 @@
    is the recorded event's instant minus its due instant. The clock is the system clock
    shifted so that the burst falls due two seconds after the scheduler starts. The scheduler
    runs on a service of its own, as the ``booking schedule`` process does: nothing of the
-   set-up is in its cache.
+   set-up is in its cache. With ``--processes N`` (N > 1), N scheduler processes, each with
+   its own service and ``--workers`` threads, fire the same bursts together (as N
+   ``booking schedule`` deployments would); the figures then also say how many deadline
+   events were stored (each must be stored once) and how each process's fires ended.
 
 Run (PostgreSQL at BOOKING_TEST_POSTGRES_URL or 127.0.0.1:5432/test; uses a scratch schema):
-    python -m bench.scheduler [--deadlines 100000] [--burst 1000] [--workers 8]
+    python -m bench.scheduler [--deadlines 100000] [--burst 1000] [--workers 8] [--processes 1]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import multiprocessing
 import os
 import statistics
 import sys
@@ -29,7 +33,8 @@ import tracemalloc
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from multiprocessing.connection import Connection
+from typing import Any, Protocol
 
 import psycopg
 import sqlalchemy as sa
@@ -131,23 +136,112 @@ def measure_start(service: Any, read_models: ReadModels, clock: ShiftedClock) ->
     }
 
 
+class Schedulers(Protocol):
+    """One or more running deadline schedulers on the benchmark's schema."""
+
+    def shift_to(self, now: datetime) -> None: ...
+
+    def recorded(self) -> int: ...
+
+    def stop(self) -> list[dict[str, Any]]: ...
+
+
+class InProcess:
+    """One scheduler in this process, on a service of its own (a cold cache)."""
+
+    def __init__(self, url: str, read_models: ReadModels, clock: ShiftedClock, workers: int) -> None:
+        self.clock = clock
+        self.service = BookingService(clock, Policy(), env=event_store_env(url))
+        self.scheduler = DeadlineScheduler(self.service, read_models, clock, workers=workers)
+        self.scheduler.start()
+
+    def shift_to(self, now: datetime) -> None:
+        self.clock.shift_to(now)
+
+    def recorded(self) -> int:
+        return int(self.scheduler.health()["recorded"])
+
+    def stop(self) -> list[dict[str, Any]]:
+        self.scheduler.stop()
+        self.service.close()
+        return [self.scheduler.health()]
+
+
+def scheduler_process(url: str, workers: int, offset: timedelta, orders: Connection) -> None:
+    """A scheduler process: its own service, views and clock; obeys ``orders`` until "stop"."""
+    clock = ShiftedClock(START)
+    clock.offset = offset
+    engine = create_read_engine(url)
+    service = BookingService(clock, Policy(), env=event_store_env(url))
+    scheduler = DeadlineScheduler(service, ReadModels(engine), clock, workers=workers)
+    scheduler.start()
+    orders.send("started")
+    while True:
+        order, value = orders.recv()
+        if order == "shift":
+            clock.offset = value
+            orders.send("shifted")
+        elif order == "recorded":
+            orders.send(scheduler.health()["recorded"])
+        else:
+            scheduler.stop()
+            orders.send(scheduler.health())
+            break
+    service.close()
+    engine.dispose()
+
+
+class Processes:
+    """``count`` scheduler processes, each started like ``scheduler_process``."""
+
+    def __init__(self, url: str, clock: ShiftedClock, workers: int, count: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.pipes: list[Connection] = []
+        self.processes = []
+        for _ in range(count):
+            ours, theirs = context.Pipe()
+            process = context.Process(target=scheduler_process, args=(url, workers, clock.offset, theirs))
+            process.start()
+            self.pipes.append(ours)
+            self.processes.append(process)
+        for pipe in self.pipes:
+            pipe.recv()
+
+    def _ask(self, order: str, value: Any = None) -> list[Any]:
+        for pipe in self.pipes:
+            pipe.send((order, value))
+        return [pipe.recv() for pipe in self.pipes]
+
+    def shift_to(self, now: datetime) -> None:
+        self._ask("shift", now - datetime.now(UTC))
+
+    def recorded(self) -> int:
+        return sum(self._ask("recorded"))
+
+    def stop(self) -> list[dict[str, Any]]:
+        healths = self._ask("stop")
+        for process in self.processes:
+            process.join(30)
+        return healths
+
+
 def fire_burst(
     service: BookingService,
-    scheduler: DeadlineScheduler,
-    clock: ShiftedClock,
+    schedulers: Schedulers,
     bookings: list[str],
     kind: str,
     due: datetime,
     event: str,
     recorded_before: int,
-) -> list[float]:
-    clock.shift_to(due - timedelta(seconds=2))
+) -> tuple[list[float], int]:
+    """The lags of the burst's deadline events, sorted, and how many such events are stored."""
+    schedulers.shift_to(due - timedelta(seconds=2))
     deadline = time.monotonic() + 600
-    while scheduler.health()["recorded"] < recorded_before + len(bookings):
+    while schedulers.recorded() < recorded_before + len(bookings):
         if time.monotonic() > deadline:
-            raise SystemExit(f"the {kind} burst did not complete within 10 minutes: {scheduler.health()}")
+            raise SystemExit(f"the {kind} burst did not complete within 10 minutes")
         time.sleep(0.05)
-    lags = []
+    lags, stored = [], 0
     for booking_id in bookings:
         booking = service.get_booking(booking_id)
         stamps = [
@@ -155,8 +249,9 @@ def fire_burst(
             for e in service.repository.event_store.get(booking.id)
             if type(e).__name__ == event
         ]
+        stored += len(stamps)
         lags.append((stamps[0] - due).total_seconds())
-    return sorted(lags)
+    return sorted(lags), stored
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -170,6 +265,7 @@ def main() -> int:
     parser.add_argument("--deadlines", type=int, default=100_000)
     parser.add_argument("--burst", type=int, default=1_000)
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--processes", type=int, default=1)
     args = parser.parse_args()
     schema = f"bench_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
@@ -193,33 +289,20 @@ def main() -> int:
         load = measure_start(service, read_models, clock)
 
         free_until, confirm_by = START - timedelta(hours=48), START - timedelta(hours=24)
-        fresh = BookingService(clock, Policy(), env=event_store_env(url))  # a cold cache
-        scheduler = DeadlineScheduler(fresh, read_models, clock, workers=args.workers)
-        scheduler.start()
+        schedulers: Schedulers = (
+            InProcess(url, read_models, clock, args.workers)
+            if args.processes == 1
+            else Processes(url, clock, args.workers, args.processes)
+        )
         try:
             closes = fire_burst(
-                service,
-                scheduler,
-                clock,
-                bookings,
-                "free_cancellation",
-                free_until,
-                "FreeCancellationClosed",
-                0,
+                service, schedulers, bookings, "free_cancellation", free_until, "FreeCancellationClosed", 0
             )
             expiries = fire_burst(
-                service,
-                scheduler,
-                clock,
-                bookings,
-                "confirmation",
-                confirm_by,
-                "ConfirmationExpired",
-                args.burst,
+                service, schedulers, bookings, "confirmation", confirm_by, "ConfirmationExpired", args.burst
             )
         finally:
-            scheduler.stop()
-            fresh.close()
+            healths = schedulers.stop()
     finally:
         service.close()
         engine.dispose()
@@ -232,15 +315,23 @@ def main() -> int:
         f" RSS +{load['rss_mb']:.0f} MiB; Python allocations held {load['held_mb']:.0f} MiB"
         f" (peak {load['peak_mb']:.0f} MiB, tracemalloc)"
     )
-    for name, lags in (("free-cancellation closes", closes), ("confirmation expiries", expiries)):
+    who = f"{args.workers} workers" + (f" x {args.processes} processes" if args.processes > 1 else "")
+    for name, (lags, stored) in (("free-cancellation closes", closes), ("confirmation expiries", expiries)):
         print(
-            f"{args.burst:,} {name} due in the same second, {args.workers} workers:"
+            f"{args.burst:,} {name} due in the same second, {who}:"
             f" lag median {statistics.median(lags):.2f} s, p99 {percentile(lags, 0.99):.2f} s,"
             f" max {lags[-1]:.2f} s"
         )
+        if args.processes > 1:
+            print(f"  events stored: {stored:,} for {args.burst:,} deadlines")
+    if args.processes > 1:
+        for number, health in enumerate(healths, 1):
+            fires = ", ".join(f"{k} {health[k]:,}" for k in ("fired", "recorded", "stale", "failed"))
+            print(f"  process {number}: {fires}")
+    processes = f" --processes {args.processes}" if args.processes > 1 else ""
     print(
         f"command: python -m bench.scheduler --deadlines {args.deadlines} --burst {args.burst}"
-        f" --workers {args.workers}"
+        f" --workers {args.workers}{processes}"
     )
     return 0
 
