@@ -33,7 +33,7 @@ from eventsourcing.postgres import (
     PostgresDatastore,
 )
 from eventsourcing.utils import retry
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 
 
 @dataclass
@@ -125,19 +125,7 @@ class OneTripPostgresRecorder(PostgresApplicationRecorder):
             "FROM unnest(%s::{id_type}[]) AS s(id) JOIN {events} e ON e.originator_id = s.id "
             "ORDER BY e.originator_id, e.originator_version"
         ).format(id_type=id_type, events=events)
-        self.select_streams_from_snapshots = (
-            "WITH snap AS ("
-            "  SELECT DISTINCT ON (n.originator_id) n.originator_id, n.originator_version, n.topic, n.state"
-            "  FROM unnest(%s::{id_type}[]) AS s(id) JOIN {snapshots} n ON n.originator_id = s.id"
-            "  ORDER BY n.originator_id, n.originator_version DESC) "
-            "SELECT true AS snapshot, originator_id, originator_version, topic, state FROM snap "
-            "UNION ALL "
-            "SELECT false, e.originator_id, e.originator_version, e.topic, e.state "
-            "FROM unnest(%s::{id_type}[]) AS s(id) JOIN {events} e ON e.originator_id = s.id "
-            "LEFT JOIN snap ON snap.originator_id = s.id "
-            "WHERE e.originator_version >= coalesce(snap.originator_version, 0) "
-            "ORDER BY 1 DESC, 2, 3"
-        )
+        self._snapshot_statements: dict[str, Composed] = {}
         self.streams_moved_statement = SQL(
             "SELECT h.id FROM unnest(%s::{id_type}[], %s::bigint[]) AS h(id, version) "
             "WHERE EXISTS (SELECT 1 FROM {events} e "
@@ -151,15 +139,7 @@ class OneTripPostgresRecorder(PostgresApplicationRecorder):
         """Every event of the streams ``ids`` in one round trip; for those in ``snapshotting``,
         their latest snapshot in ``snapshots_table`` and their events from its version on."""
         if snapshotting and snapshots_table is not None:
-            statement = SQL(self.select_streams_from_snapshots).format(
-                id_type=Identifier(self.datastore.originator_id_type),
-                snapshots=SQL("{schema}.{table}").format(
-                    schema=Identifier(self.datastore.schema), table=Identifier(snapshots_table)
-                ),
-                events=SQL("{schema}.{table}").format(
-                    schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name)
-                ),
-            )
+            statement = self._select_streams_from_snapshots(snapshots_table)
             params: tuple[Any, ...] = (list(snapshotting), list(ids))
         else:
             statement, params = self.select_streams_statement, (list(ids),)
@@ -175,6 +155,33 @@ class OneTripPostgresRecorder(PostgresApplicationRecorder):
                 )
                 streams.add(stored, snapshot=row["snapshot"])
         return streams
+
+    def _select_streams_from_snapshots(self, snapshots_table: str) -> Composed:
+        """The statement for ``snapshots_table``, composed once."""
+        if snapshots_table not in self._snapshot_statements:
+            self._snapshot_statements[snapshots_table] = self._compose_from_snapshots(snapshots_table)
+        return self._snapshot_statements[snapshots_table]
+
+    def _compose_from_snapshots(self, snapshots_table: str) -> Composed:
+        schema = Identifier(self.datastore.schema)
+        return SQL(
+            "WITH snap AS ("
+            "  SELECT DISTINCT ON (n.originator_id) n.originator_id, n.originator_version, n.topic, n.state"
+            "  FROM unnest(%s::{id_type}[]) AS s(id) JOIN {schema}.{snapshots} n ON n.originator_id = s.id"
+            "  ORDER BY n.originator_id, n.originator_version DESC) "
+            "SELECT true AS snapshot, originator_id, originator_version, topic, state FROM snap "
+            "UNION ALL "
+            "SELECT false, e.originator_id, e.originator_version, e.topic, e.state "
+            "FROM unnest(%s::{id_type}[]) AS s(id) JOIN {schema}.{events} e ON e.originator_id = s.id "
+            "LEFT JOIN snap ON snap.originator_id = s.id "
+            "WHERE e.originator_version >= coalesce(snap.originator_version, 0) "
+            "ORDER BY 1 DESC, 2, 3"
+        ).format(
+            id_type=Identifier(self.datastore.originator_id_type),
+            schema=schema,
+            snapshots=Identifier(snapshots_table),
+            events=Identifier(self.events_table_name),
+        )
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def streams_moved(self, heads: Sequence[tuple[UUID, int]]) -> set[UUID]:
