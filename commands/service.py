@@ -260,33 +260,38 @@ class BookingService(Application[UUID]):
     ) -> list[dict[str, Any] | Exception]:
         """``record_deadline`` for several deadlines, reading and saving together what it can.
 
-        First their bookings, accounts and calendars are read into the cache in two queries
-        (``warm_up``). Then each deadline is decided on its own, exactly as the first attempt
-        of ``record_deadline`` decides it (on cached aggregates, checked later). The decisions
-        that touch no aggregate an earlier one of the batch touched, and whose unchanged
-        cached aggregates are still current (one query for all), are saved in one atomic
-        save: one round trip and one take of the events table's lock for them all. Every other
-        deadline (a refusal, a stale cached aggregate, an aggregate shared with an earlier
-        deadline, or all of them if that save meets a version conflict) is then recorded
-        alone by ``record_deadline``, with its retries and guards. Returns each deadline's
+        First their bookings, accounts and calendars not yet cached are read into the cache in
+        two queries (``warm_up``). Then each deadline is decided on its own, exactly as the
+        first attempt of ``record_deadline`` decides it (on cached aggregates, checked later).
+        The decisions that touch no aggregate an earlier one of the batch touched, and whose
+        unchanged cached aggregates are still current (one query for all), are saved in one
+        atomic save: one round trip and one take of the events table's lock for them all. If
+        that save meets a version conflict (a stale cached aggregate), its aggregates are
+        evicted and those deadlines go round once more, read anew. Every other deadline (a
+        refusal, a stale unchanged aggregate, an aggregate shared with an earlier deadline, a
+        second conflict) is then recorded alone by ``record_deadline``, with its retries and
+        guards. Returns each deadline's
         outcome, in order, or the error ``record_deadline`` raised for it.
         """
-        with contextlib.suppress(Exception):  # only an optimisation: decisions read what is not cached
-            self.warm_up(booking_id for booking_id, _, _ in deadlines)
-        decided: list[_Decided] = []
+        results: dict[int, dict[str, Any] | Exception] = {}
         alone: list[int] = []
-        touched: set[UUID] = set()
-        for index, deadline in enumerate(deadlines):
-            one = self._decide_first(index, deadline)
-            if one is None or one.ids & touched:
-                alone.append(index)
-                continue
-            touched |= one.ids
-            decided.append(one)
-        saved = self._save_together(decided)
-        alone += [one.index for one in decided if one not in saved]
-        results: dict[int, dict[str, Any] | Exception] = {one.index: one.outcome for one in saved}
-        for index in sorted(alone):
+        pending = list(range(len(deadlines)))
+        for _ in range(2):  # a version conflict: once more, on what the conflict evicted, read anew
+            with contextlib.suppress(Exception):  # only an optimisation: decisions read what is not cached
+                self.warm_up(deadlines[index][0] for index in pending)
+            decided: list[_Decided] = []
+            touched: set[UUID] = set()
+            for index in pending:
+                one = self._decide_first(index, deadlines[index])
+                if one is None or one.ids & touched:
+                    alone.append(index)
+                    continue
+                touched |= one.ids
+                decided.append(one)
+            saved = self._save_together(decided)
+            results.update((one.index, one.outcome) for one in saved)
+            pending = [one.index for one in decided if one not in saved]
+        for index in sorted([*alone, *pending]):
             try:
                 results[index] = self.record_deadline(*deadlines[index])
             except Exception as error:  # the caller decides per deadline, as for a single one
@@ -339,20 +344,30 @@ class BookingService(Application[UUID]):
         calendars, into the cache, many streams per query (two round trips on PostgreSQL),
         so that commands on them start warm: ``record_deadlines`` calls it for a group of
         due deadlines, each of which would otherwise read three streams one by one before its
-        one write. Only an optimisation: the cache's rules (``commands.cache``) apply to what
-        it puts there as to anything else. Returns how many aggregates it cached."""
+        one write. What is cached already is not read again (a stale copy is caught at save,
+        evicted, and read by the next warm-up). Only an optimisation: the cache's rules
+        (``commands.cache``) apply to what it puts there as to anything else. Returns how many
+        aggregates it read."""
+        bookings: list[Aggregate] = []
         wanted: dict[UUID, type[Aggregate]] = {}
         for booking_id in booking_ids:
             try:
-                wanted[UUID(booking_id)] = Booking
+                ident = UUID(booking_id)
             except ValueError:
                 continue  # the command will refuse it as it would without warming
-        bookings = [b for b in self._read_into_cache(wanted) if isinstance(b, Booking)]
+            cached = self._cache.get(ident)
+            if cached is None:
+                wanted[ident] = Booking
+            else:
+                bookings.append(cached)
+        read = self._read_into_cache(wanted)
         ledgers: dict[UUID, type[Aggregate]] = {}
-        for booking in bookings:
-            ledgers[CreditAccount.id_for(booking.member_id)] = CreditAccount
-            ledgers[ProviderCalendar.id_for(booking.provider_id)] = ProviderCalendar
-        return len(bookings) + len(self._read_into_cache(ledgers))
+        for booking in [*bookings, *read]:
+            if isinstance(booking, Booking):
+                ledgers[CreditAccount.id_for(booking.member_id)] = CreditAccount
+                ledgers[ProviderCalendar.id_for(booking.provider_id)] = ProviderCalendar
+        uncached = {i: cls for i, cls in ledgers.items() if self._cache.get(i) is None}
+        return len(read) + len(self._read_into_cache(uncached))
 
     def _read_into_cache(self, wanted: dict[UUID, type[Aggregate]]) -> list[Aggregate]:
         """Reconstruct the aggregates ``wanted`` (id -> class) as ``_reconstruct`` would, in

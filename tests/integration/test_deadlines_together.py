@@ -116,7 +116,7 @@ def test_each_deadline_gets_its_own_outcome_and_is_recorded_once(
     assert second.get_calendar("dr-lind").slots == {}
 
 
-def test_a_stale_cached_aggregate_makes_the_group_record_one_by_one_losing_nothing(
+def test_a_stale_cached_aggregate_makes_the_group_read_anew_losing_nothing(
     services: tuple[BookingService, BookingService],
     bookings: list[dict[str, Any]],
     database_url: str,
@@ -135,7 +135,7 @@ def test_a_stale_cached_aggregate_makes_the_group_record_one_by_one_losing_nothi
 
         results = stale.record_deadlines(batch)
         _, conflicts, _ = stale.command_counts.snapshot()
-        assert conflicts == {"record_deadline": 1}  # their save together, then each alone
+        assert conflicts == {"record_deadline": 1}  # saved together, then together again, read anew
     finally:
         stale.close()
 
