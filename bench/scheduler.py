@@ -172,7 +172,7 @@ def scheduler_process(url: str, workers: int, offset: timedelta, orders: Connect
     clock = ShiftedClock(START)
     clock.offset = offset
     engine = create_read_engine(url)
-    service = BookingService(clock, Policy(), env=event_store_env(url))
+    service = BookingService.open(url, clock, Policy())  # rides out the other's concurrent start-up
     scheduler = DeadlineScheduler(service, ReadModels(engine), clock, workers=workers)
     scheduler.start()
     orders.send("started")
@@ -204,13 +204,25 @@ class Processes:
             process.start()
             self.pipes.append(ours)
             self.processes.append(process)
-        for pipe in self.pipes:
-            pipe.recv()
+        try:
+            for pipe, process in zip(self.pipes, self.processes, strict=True):
+                self._answer(pipe, process)
+        except SystemExit:
+            for process in self.processes:
+                process.terminate()
+            raise
 
     def _ask(self, order: str, value: Any = None) -> list[Any]:
         for pipe in self.pipes:
             pipe.send((order, value))
-        return [pipe.recv() for pipe in self.pipes]
+        return [self._answer(pipe, process) for pipe, process in zip(self.pipes, self.processes, strict=True)]
+
+    @staticmethod
+    def _answer(pipe: Connection, process: Any) -> Any:
+        while not pipe.poll(1.0):
+            if not process.is_alive():
+                raise SystemExit(f"scheduler process {process.pid} died (exit code {process.exitcode})")
+        return pipe.recv()
 
     def shift_to(self, now: datetime) -> None:
         self._ask("shift", now - datetime.now(UTC))
@@ -219,10 +231,13 @@ class Processes:
         return sum(self._ask("recorded"))
 
     def stop(self) -> list[dict[str, Any]]:
-        healths = self._ask("stop")
-        for process in self.processes:
-            process.join(30)
-        return healths
+        try:
+            return self._ask("stop")
+        finally:
+            for process in self.processes:
+                process.join(30)
+                if process.is_alive():
+                    process.terminate()
 
 
 def fire_burst(
