@@ -6,10 +6,11 @@ the deadlines due by the injected clock to one-shot *fire* jobs, a *refresh* tha
 reconciles the book with the view for everything due within ``LOOKAHEAD`` (so new, moved
 and cancelled deadlines are picked up within ``refresh_interval``), and a rarer full
 *resync* that keeps far-future deadlines and the pending count honest. A fire job calls
-``BookingService.record_deadline``; the booking records the event only if that deadline is
-still current, and the service retries version conflicts. That check, not this process, is
-what makes a stale deadline, a repeated fire, a second scheduler process or a restart after a
-crash harmless: each deadline event is recorded once.
+``BookingService.record_deadlines`` for its group (see "Groups" below); the booking records
+each event only if that deadline is still current, and the service retries version
+conflicts. That check, not this process, is what makes a stale deadline, a repeated fire, a
+second scheduler process or a restart after a crash harmless: each deadline event is
+recorded once.
 
 Why one due-poller and not one APScheduler job per deadline.
 - Time is injected. APScheduler's triggers run on the wall clock; a job per deadline would
@@ -22,14 +23,16 @@ Why one due-poller and not one APScheduler job per deadline.
 - Durability needs nothing more: the view is the durable source, re-read on every start,
   so the job store is APScheduler's memory store and no job state is ever pickled.
 APScheduler still does the running: fire jobs run on its thread pool, so a thousand
-deadlines falling due together are recorded concurrently.
+deadlines falling due together are recorded concurrently. Every job has
+``misfire_grace_time=None`` (a late job runs late, it is never dropped as missed) and
+``coalesce=True`` (a late interval job runs once, not once per missed interval).
 
 Groups. A burst of due deadlines touches bookings, accounts and calendars that this process
 has mostly never loaded: one by one, each fire would read its three streams before its one
 write, and each write would take the events table's lock for itself. So the poller hands
 out deadlines due together in groups of ``FIRE_GROUP``, one fire job each, and the job calls
-the service's ``record_deadlines``: two queries read the group's aggregates, each deadline is
-decided on its own, and those touching distinct aggregates are saved in one transaction
+the service's ``record_deadlines``: two queries read the group's aggregates not yet cached,
+each deadline is decided on its own, and those touching distinct aggregates are saved in one transaction
 (the others one by one, as ``record_deadline`` would).
 
 It must never decide whether a deadline applies (the booking does), never write to the
