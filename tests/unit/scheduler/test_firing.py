@@ -163,7 +163,9 @@ def test_two_schedulers_firing_the_same_deadlines_record_each_event_once(office:
 
 
 def test_overdue_deadlines_of_one_booking_are_recorded_in_due_order_by_many_workers(office: Office) -> None:
-    overdue = [office.book(start=START + timedelta(hours=2 * h)) for h in range(24)]  # closes and expiries interleave
+    overdue = [
+        office.book(start=START + timedelta(hours=2 * h)) for h in range(24)
+    ]  # closes and expiries interleave
     office.clock.set(CONFIRM_BY + timedelta(days=3))  # every close and expiry is overdue at start
     scheduler = office.scheduler(workers=8)
     with running(scheduler):
