@@ -67,11 +67,11 @@ class CreditBalances(View):
 
     def account_opened(self, conn: sa.Connection, event: CreditAccount.AccountOpened) -> None:
         account_id = str(event.originator_id)
-        self.accounts.put(
+        self.accounts.create(
             account_id, [{"account_id": account_id, "member_id": event.member_id, "credits": 0}]
         )
         zero = dict.fromkeys(COUNTS, 0)
-        self.balances.put(
+        self.balances.create(
             event.member_id, [{"member_id": event.member_id, "source": s, **zero} for s in SOURCES]
         )
 

@@ -41,7 +41,9 @@ class PendingDeadlines(View):
     def flush(self, conn: sa.Connection) -> None:
         for booking_id in self.bookings.touched:
             state = self.bookings.rows[booking_id][0]
-            self.deadlines.put(
+            created = booking_id in self.bookings.created  # reserved in this batch: no rows yet
+            write = self.deadlines.create if created else self.deadlines.put
+            write(
                 booking_id,
                 [
                     {
@@ -79,7 +81,7 @@ class PendingDeadlines(View):
             "reminded_due": None,
             "booking_version": event.originator_version,
         }
-        self.bookings.put(state["booking_id"], [state])
+        self.bookings.create(state["booking_id"], [state])
 
     def booking_changed(self, conn: sa.Connection, event: Any) -> None:
         booking_id = str(event.originator_id)

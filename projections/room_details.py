@@ -78,7 +78,7 @@ class RoomDetails(View):
             "last_change_type": type(event).__name__,
             "last_change_at": event.timestamp,
         }
-        self.rooms.put(room["room_id"], [room])
+        self.rooms.create(room["room_id"], [room])
 
     def session_reserved(self, conn: sa.Connection, event: Booking.SessionReserved) -> None:
         session = {
@@ -99,7 +99,7 @@ class RoomDetails(View):
             "policy": event.policy,
             **_last_change(event),
         }
-        self.sessions.put(session["booking_id"], [session])
+        self.sessions.create(session["booking_id"], [session])
         self._room_changed(conn, event.room_id, event)
 
     def session_changed(self, conn: sa.Connection, event: Any) -> None:

@@ -31,7 +31,7 @@ from commands.storage import PoolBudget
 from projections.catalog import build_views
 from projections.database import create_read_engine
 from projections.source import EventLog
-from projections.tracking import PositionMoved, Stall
+from projections.tracking import PositionMoved, Stall, claim_together
 from projections.view import View
 from projections.wakeup import Wakeup
 
@@ -102,6 +102,7 @@ class ProjectionsRunner:
         self._last_stall: dict[str, Stall] = {}
         self._recorded_stalls = {view.name for view in self.views}  # an earlier run's may remain
         self._known: dict[str, int] = {}  # view name -> position, as last written by this runner
+        self.at_head = False  # the last catch_up read up to the head of the log
         self.wakeup = Wakeup(self.log.app.recorder)
 
     def catch_up(
@@ -117,6 +118,7 @@ class ProjectionsRunner:
         other views carry on. A stalled view is tried again every ``stall_retry_interval``.
         """
         applied = 0
+        self.at_head = False
         self._retry_due_stalls()
         while stop is None or not stop.is_set():
             active = [view for view in self.views if view.name not in self.stalled]
@@ -131,34 +133,77 @@ class ProjectionsRunner:
                 break
             notifications = self.log.read(start, self.batch_size, stop=stop_at)
             if not notifications:
+                self.at_head = True
                 break
             events = {n.id: self._decode(n) for n in notifications if n.topic in self._topics}
             last = notifications[-1].id
-            advanced = 0
-            for view, position in zip(active, positions, strict=True):
-                if position >= last:
-                    continue
-                mine = [n for n in notifications if n.id > position and n.topic in view.handled_topics]
+            work = [
+                (
+                    view,
+                    position,
+                    [n for n in notifications if n.id > position and n.topic in view.handled_topics],
+                )
+                for view, position in zip(active, positions, strict=True)
+                if position < last
+            ]
+            for view, _, _ in work:
                 self._known.pop(view.view.view_name, None)  # until the batch is known to be written
-                try:
-                    if any(isinstance(events[n.id], Unreadable) for n in mine):
-                        raise ViewCannotApply
-                    view.apply_batch(position, last, [events[n.id] for n in mine])
-                except PositionMoved:
-                    log.debug("view %s moved under us; re-reading its position", view.view.view_name)
-                    continue
-                except TRANSIENT_ERRORS:
-                    raise
-                except Exception:
-                    if not self._apply_one_by_one(view, position, last, mine, events):
-                        continue
+            if not self._apply_together(work, last, events):
+                work = [(v, p, mine) for v, p, mine in work if self._apply_alone(v, p, last, mine, events)]
+                complete = False  # a view lost a race or stalled: read again from the positions
+            else:
+                complete = True
+            advanced = 0
+            for view, position, _ in work:
                 self._forget_stall(view)
                 self._known[view.view.view_name] = last
                 advanced = max(advanced, sum(1 for n in notifications if n.id > position))
             applied += advanced
             if on_progress is not None and advanced:
                 on_progress(advanced)
+            if complete and len(notifications) < self.batch_size:
+                self.at_head = True  # a short read ended at the head: reading again would find nothing
+                break
         return applied
+
+    def _apply_together(
+        self, work: Sequence[tuple[View, int, list[Notification]]], last: int, events: dict[int, Any]
+    ) -> bool:
+        """Apply the batch to every view in one transaction (one BEGIN, position UPDATE and COMMIT
+        for all, instead of one each); False, with nothing written, if any view could not (it
+        lost a race, or cannot apply an event) — the caller then applies the views one by one,
+        so that one view's trouble never holds the others back."""
+        if not work:
+            return True
+        if any(isinstance(events[n.id], Unreadable) for _, _, mine in work for n in mine):
+            return False
+        try:
+            with claim_together([(view.view, position) for view, position, _ in work], last):
+                for view, position, mine in work:
+                    view.apply_batch(position, last, [events[n.id] for n in mine])
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception:
+            log.debug("the views could not apply events up to %d together; applying them one by one", last)
+            return False
+        return True
+
+    def _apply_alone(
+        self, view: View, position: int, last: int, mine: Sequence[Notification], events: dict[int, Any]
+    ) -> bool:
+        """Apply the batch to one view in a transaction of its own; True if it reached ``last``."""
+        try:
+            if any(isinstance(events[n.id], Unreadable) for n in mine):
+                raise ViewCannotApply
+            view.apply_batch(position, last, [events[n.id] for n in mine])
+        except PositionMoved:
+            log.debug("view %s moved under us; re-reading its position", view.view.view_name)
+            return False
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception:
+            return self._apply_one_by_one(view, position, last, mine, events)
+        return True
 
     def _decode(self, notification: Notification) -> Any:
         try:
@@ -256,7 +301,7 @@ class ProjectionsRunner:
                 pause = min(pause * 2, 5.0)
                 continue
             failing_since, pause = None, self.poll_interval
-            if applied == 0:
+            if applied == 0 or self.at_head:
                 self.wakeup.wait(self.poll_interval, stop)
 
     def positions(self) -> dict[str, int]:
