@@ -23,9 +23,13 @@ Row = dict[str, Any]
 class RowBuffer:
     """Rows grouped by the value of one column (the table's key, or a prefix of it)."""
 
-    def __init__(self, table: sa.Table, key: str) -> None:
+    def __init__(self, table: sa.Table, key: str, *, bulk: bool = False) -> None:
+        """``bulk``: the table was empty when the view's position was last reset and every key
+        created since was created by this buffer's view, so rows of created keys are new rows
+        (a rebuild): on PostgreSQL they are copied in with ``COPY`` instead of upserted."""
         self.table = table
         self.key = key
+        self.bulk = bulk
         self._statements = _statements(table, key)
         self.rows: dict[Hashable, list[Row]] = {}
         self.loaded: dict[Hashable, dict[tuple[Any, ...], tuple[Any, ...]]] = {}  # as read, by primary key
@@ -72,9 +76,13 @@ class RowBuffer:
         replaced: list[Hashable] = []  # keys put without being read: their old rows are unknown
         vanished: list[dict[str, Any]] = []
         changed: list[Row] = []
+        new: list[Row] = []
         for key in sorted(self.touched, key=str):
             rows = self.rows[key]
             before = self.loaded.get(key)
+            if self.bulk and key in self.created:
+                new.extend(rows)
+                continue
             if before is None:
                 if not self._statements.one_row_per_key or not rows:
                     replaced.append(key)
@@ -89,6 +97,8 @@ class RowBuffer:
             conn.execute(self._statements.delete_rows, vanished)
         if changed:
             conn.execute(self._statements.upsert(conn.dialect), changed)
+        if new:
+            insert_rows(conn, self.table, new, bulk=True)
         self.touched.clear()
 
     def _primary_key(self, row: Row) -> tuple[Any, ...]:
@@ -101,6 +111,33 @@ class RowBuffer:
         return {
             f"pk_{name}": value for name, value in zip(self._statements.primary_key, primary_key, strict=True)
         }
+
+
+def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[Row], *, bulk: bool = False) -> None:
+    """Insert new rows: with ``bulk`` on PostgreSQL by ``COPY`` (a tenth of the client CPU of a
+    multi-row insert, which matters to a rebuild writing thousands of rows a batch), else by
+    one executemany insert."""
+    if not rows:
+        return
+    if not (bulk and conn.dialect.name == "postgresql" and len(rows) > 1):
+        conn.execute(sa.insert(table), list(rows))
+        return
+    dialect = conn.dialect
+    names = [column.name for column in table.columns]
+    processors = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in table.columns]
+    quote = dialect.identifier_preparer.quote
+    statement = (
+        f"COPY {dialect.identifier_preparer.format_table(table)} ({', '.join(map(quote, names))}) FROM STDIN"
+    )
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    value if process is None or value is None else process(value)
+                    for value, process in zip((row[name] for name in names), processors, strict=True)
+                ]
+            )
 
 
 class _Statements:

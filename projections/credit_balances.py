@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from domain.credits import CREDIT_MOVES, SOURCES, CreditAccount
-from projections.buffer import RowBuffer
+from projections.buffer import RowBuffer, insert_rows
 from projections.view import Handler, View
 
 CACHE_LIMIT = 200_000
@@ -35,7 +35,6 @@ class CreditBalances(View):
         super().__init__(*args, **kwargs)
         self._sources: dict[tuple[str, str], str] = {}
         credits = self.tables[1]
-        self._insert_credits = sa.insert(credits)
         self._source_of = sa.select(credits.c.source).where(
             credits.c.member_id == sa.bindparam("key_member"),
             credits.c.credit_id == sa.bindparam("key_credit"),
@@ -49,8 +48,8 @@ class CreditBalances(View):
         }
 
     def start_batch(self) -> None:
-        self.accounts = RowBuffer(self.tables[0], "account_id")
-        self.balances = RowBuffer(self.tables[2], "member_id")
+        self.accounts = RowBuffer(self.tables[0], "account_id", bulk=self.bulk)
+        self.balances = RowBuffer(self.tables[2], "member_id", bulk=self.bulk)
         self.new_credits: list[dict[str, str]] = []
 
     def prefetch(self, conn: sa.Connection, events: Sequence[Any]) -> None:
@@ -61,8 +60,7 @@ class CreditBalances(View):
 
     def flush(self, conn: sa.Connection) -> None:
         self.accounts.flush(conn)
-        if self.new_credits:
-            conn.execute(self._insert_credits, self.new_credits)
+        insert_rows(conn, self.tables[1], self.new_credits, bulk=self.bulk)
         self.balances.flush(conn)
 
     def account_opened(self, conn: sa.Connection, event: CreditAccount.AccountOpened) -> None:

@@ -56,8 +56,8 @@ class RoomDetails(View):
         }
 
     def start_batch(self) -> None:
-        self.rooms = RowBuffer(self.tables[0], "room_id")
-        self.sessions = RowBuffer(self.tables[1], "booking_id")
+        self.rooms = RowBuffer(self.tables[0], "room_id", bulk=self.bulk)
+        self.sessions = RowBuffer(self.tables[1], "booking_id", bulk=self.bulk)
 
     def prefetch(self, conn: sa.Connection, events: Sequence[Any]) -> None:
         self.sessions.prefetch(conn, (str(e.originator_id) for e in events if type(e) in BOOKING_CHANGES))

@@ -25,6 +25,9 @@ Handler = Callable[[sa.Connection, Any], None]
 
 class View(Projection[ViewRecorder]):
     name: str = ""
+    bulk = False
+    """True while the view is rebuilt into tables emptied together with its position: the rows
+    its creation events make are new, so they may be bulk-inserted (see ``RowBuffer``)."""
 
     def __init__(self, view: ViewRecorder, tables: Sequence[sa.Table]) -> None:
         super().__init__(view=view)
