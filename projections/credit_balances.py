@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from domain.credits import CREDIT_MOVES, SOURCES, CreditAccount
 from projections.buffer import RowBuffer, insert_rows
-from projections.view import Handler, View
+from projections.view import Handler, View, created_in
 
 CACHE_LIMIT = 200_000
 COUNTS = ("available", "held", "consumed", "forfeited", "restored")
@@ -53,10 +53,11 @@ class CreditBalances(View):
         self.new_credits: list[dict[str, str]] = []
 
     def prefetch(self, conn: sa.Connection, events: Sequence[Any]) -> None:
-        self.accounts.prefetch(conn, {str(e.originator_id) for e in events})
-        members = {e.member_id for e in events if isinstance(e, CreditAccount.AccountOpened)}
-        members.update(row["member_id"] for rows in self.accounts.rows.values() for row in rows)
-        self.balances.prefetch(conn, members)
+        opened = created_in(events, CreditAccount.AccountOpened)
+        self.accounts.prefetch(conn, {str(e.originator_id) for e in events} - opened)
+        self.balances.prefetch(
+            conn, {row["member_id"] for rows in self.accounts.rows.values() for row in rows}
+        )
 
     def flush(self, conn: sa.Connection) -> None:
         self.accounts.flush(conn)

@@ -19,7 +19,7 @@ from domain.booking import PENDING, Booking, current_deadlines, reminder_due
 from domain.policy import Policy
 from projections.buffer import RowBuffer
 from projections.room_details import BOOKING_CHANGES, STATUS_AFTER
-from projections.view import Handler, View
+from projections.view import Handler, View, created_in
 
 POLICY_CACHE_LIMIT = 1000
 
@@ -55,7 +55,8 @@ class PendingDeadlines(View):
         self.deadlines = RowBuffer(self.tables[1], "booking_id", bulk=self.bulk)
 
     def prefetch(self, conn: sa.Connection, events: Sequence[Any]) -> None:
-        self.bookings.prefetch(conn, (str(e.originator_id) for e in events if type(e) in BOOKING_CHANGES))
+        changed = {str(e.originator_id) for e in events if type(e) in BOOKING_CHANGES}
+        self.bookings.prefetch(conn, changed - created_in(events, Booking.SessionReserved))
 
     def flush(self, conn: sa.Connection) -> None:
         for booking_id in self.bookings.touched:

@@ -24,7 +24,7 @@ from domain.booking import (
 )
 from domain.room import Room
 from projections.buffer import RowBuffer
-from projections.view import Handler, View
+from projections.view import Handler, View, created_in
 
 STATUS_AFTER: dict[type, str] = {
     Booking.ProviderConfirmed: CONFIRMED,
@@ -60,10 +60,12 @@ class RoomDetails(View):
         self.sessions = RowBuffer(self.tables[1], "booking_id", bulk=self.bulk)
 
     def prefetch(self, conn: sa.Connection, events: Sequence[Any]) -> None:
-        self.sessions.prefetch(conn, (str(e.originator_id) for e in events if type(e) in BOOKING_CHANGES))
+        reserved = created_in(events, Booking.SessionReserved)
+        changed = {str(e.originator_id) for e in events if type(e) in BOOKING_CHANGES}
+        self.sessions.prefetch(conn, changed - reserved)
         rooms = {e.room_id for e in events if isinstance(e, Booking.SessionReserved)}
         rooms.update(row["room_id"] for rows in self.sessions.rows.values() for row in rows)
-        self.rooms.prefetch(conn, rooms)
+        self.rooms.prefetch(conn, rooms - created_in(events, Room.RoomOpened))
 
     def flush(self, conn: sa.Connection) -> None:
         self.rooms.flush(conn)
