@@ -20,6 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import sqlalchemy as sa
@@ -103,6 +104,10 @@ class ProjectionsRunner:
         self._recorded_stalls = {view.name for view in self.views}  # an earlier run's may remain
         self._known: dict[str, int] = {}  # view name -> position, as last written by this runner
         self.at_head = False  # the last catch_up read up to the head of the log
+        self._reader: ThreadPoolExecutor | None = None
+        self._ahead: tuple[int, int | None, Future[tuple[Sequence[Notification], dict[int, Any]]]] | None = (
+            None
+        )
         self.wakeup = Wakeup(self.log.app.recorder)
 
     def catch_up(
@@ -119,6 +124,7 @@ class ProjectionsRunner:
         """
         applied = 0
         self.at_head = False
+        self._ahead = None  # only ever used within one catch_up
         self._retry_due_stalls()
         while stop is None or not stop.is_set():
             active = [view for view in self.views if view.name not in self.stalled]
@@ -131,12 +137,13 @@ class ProjectionsRunner:
             start = min(positions)
             if stop_at is not None and start >= stop_at:
                 break
-            notifications = self.log.read(start, self.batch_size, stop=stop_at)
+            notifications, events = self._read(start, stop_at)
             if not notifications:
                 self.at_head = True
                 break
-            events = {n.id: self._decode(n) for n in notifications if n.topic in self._topics}
             last = notifications[-1].id
+            if len(notifications) == self.batch_size and (stop_at is None or last < stop_at):
+                self._read_ahead(last, stop_at)
             work = [
                 (
                     view,
@@ -204,6 +211,27 @@ class ProjectionsRunner:
         except Exception:
             return self._apply_one_by_one(view, position, last, mine, events)
         return True
+
+    def _read(self, start: int, stop_at: int | None) -> tuple[Sequence[Notification], dict[int, Any]]:
+        """The batch after ``start``, and its events decoded (those of topics a view handles)."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[:2] == (start, stop_at):
+            return ahead[2].result()
+        return self._read_and_decode(start, stop_at)
+
+    def _read_and_decode(
+        self, start: int, stop_at: int | None
+    ) -> tuple[Sequence[Notification], dict[int, Any]]:
+        notifications = self.log.read(start, self.batch_size, stop=stop_at)
+        return notifications, {n.id: self._decode(n) for n in notifications if n.topic in self._topics}
+
+    def _read_ahead(self, after: int, stop_at: int | None) -> None:
+        """Start reading and decoding the batch after ``after`` in the background, while this one is
+        applied: a catch-up or rebuild then waits on the database for reads and writes at the same
+        time. Used only if every view reaches ``after`` (else the next read starts elsewhere)."""
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="projections-read-ahead")
+        self._ahead = (after, stop_at, self._reader.submit(self._read_and_decode, after, stop_at))
 
     def _decode(self, notification: Notification) -> Any:
         try:
@@ -314,6 +342,8 @@ class ProjectionsRunner:
         return {name: max(0, head - position) for name, position in self.positions().items()}
 
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.shutdown(wait=True, cancel_futures=True)
         self.wakeup.close()
         if self._own_service:
             self.log.app.close()
