@@ -41,13 +41,18 @@ class RowBuffer:
         missing = sorted({k for k in keys if k not in self.rows}, key=str)
         for start in range(0, len(missing), CHUNK):
             chunk = missing[start : start + CHUNK]
-            for key in chunk:
-                self.rows[key] = []
-                self.loaded[key] = {}
+            found: dict[Hashable, list[Row]] = {key: [] for key in chunk}
             for row in conn.execute(self._statements.select, {"keys": chunk}):
                 values = dict(row._mapping)
-                self.rows[values[self.key]].append(values)
-                self.loaded[values[self.key]][self._primary_key(values)] = self._values(values)
+                found[values[self.key]].append(values)
+            for key, rows in found.items():
+                self.load(key, rows)
+
+    def load(self, key: Hashable, rows: list[Row]) -> None:
+        """Take the stored rows of ``key`` as read by the caller (say, joined to another table's)."""
+        if key not in self.rows:
+            self.rows[key] = rows
+            self.loaded[key] = {self._primary_key(row): self._values(row) for row in rows}
 
     def get(self, conn: sa.Connection, key: Hashable) -> list[Row]:
         """The rows of ``key`` (loaded on demand); mutate them only through ``put``."""

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from domain.credits import CREDIT_MOVES, SOURCES, CreditAccount
-from projections.buffer import RowBuffer, insert_rows
+from projections.buffer import CHUNK, RowBuffer, insert_rows
 from projections.view import Handler, View, created_in
 
 CACHE_LIMIT = 200_000
@@ -34,7 +34,12 @@ class CreditBalances(View):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._sources: dict[tuple[str, str], str] = {}
-        credits = self.tables[1]
+        accounts, credits, balances = self.tables
+        self._accounts_with_balances = (
+            sa.select(accounts, *(column.label(f"b_{column.name}") for column in balances.columns))
+            .outerjoin(balances, balances.c.member_id == accounts.c.member_id)
+            .where(accounts.c.account_id.in_(sa.bindparam("keys", expanding=True)))
+        )
         self._source_of = sa.select(credits.c.source).where(
             credits.c.member_id == sa.bindparam("key_member"),
             credits.c.credit_id == sa.bindparam("key_credit"),
@@ -53,11 +58,27 @@ class CreditBalances(View):
         self.new_credits: list[dict[str, str]] = []
 
     def prefetch(self, conn: sa.Connection, events: Sequence[Any]) -> None:
+        """Each account of the batch with its member's balances: one statement, not two, per chunk."""
         opened = created_in(events, CreditAccount.AccountOpened)
-        self.accounts.prefetch(conn, {str(e.originator_id) for e in events} - opened)
-        self.balances.prefetch(
-            conn, {row["member_id"] for rows in self.accounts.rows.values() for row in rows}
-        )
+        wanted = sorted({str(e.originator_id) for e in events} - opened)
+        accounts, _, balances = self.tables
+        for start in range(0, len(wanted), CHUNK):
+            chunk = wanted[start : start + CHUNK]
+            found: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+            for row in conn.execute(self._accounts_with_balances, {"keys": chunk}):
+                values = row._mapping
+                _, rows = found.setdefault(
+                    values["account_id"], ({c.name: values[c.name] for c in accounts.columns}, [])
+                )
+                if values["b_member_id"] is not None:
+                    rows.append({c.name: values[f"b_{c.name}"] for c in balances.columns})
+            for account_id in chunk:
+                if account_id not in found:
+                    self.accounts.load(account_id, [])
+                    continue
+                account, rows = found[account_id]
+                self.accounts.load(account_id, [account])
+                self.balances.load(account["member_id"], rows)
 
     def flush(self, conn: sa.Connection) -> None:
         self.accounts.flush(conn)

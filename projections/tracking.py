@@ -185,8 +185,11 @@ class ViewRecorder(TrackingRecorder):
 
 
 @contextmanager
-def claim_together(claims: Sequence[tuple[ViewRecorder, int]], last: int) -> Iterator[sa.Connection]:
-    """One transaction that moves each recorder's view from its expected position to ``last``.
+def claim_together(
+    connection: sa.Connection, claims: Sequence[tuple[ViewRecorder, int]], last: int
+) -> Iterator[sa.Connection]:
+    """One transaction on ``connection`` that moves each recorder's view from its expected position
+    to ``last``.
 
     Every position is moved first (one UPDATE per distinct expected position), so a runner that
     lost the race learns it before any view has written anything. Inside, a recorder's own
@@ -196,18 +199,18 @@ def claim_together(claims: Sequence[tuple[ViewRecorder, int]], last: int) -> Ite
     if not claims:
         raise ValueError("nothing to claim")
     first = claims[0][0]
-    with first.engine.begin() as conn:
+    with connection.begin():
         by_position: dict[int, list[str]] = {}
         for recorder, expected in claims:
             if last <= expected:
                 raise ValueError(f"cannot move {recorder.view_name} from {expected} back to {last}")
             by_position.setdefault(expected, []).append(recorder.view_name)
         for expected, names in sorted(by_position.items()):
-            first.claim_many(conn, sorted(names), expected, last)
+            first.claim_many(connection, sorted(names), expected, last)
         for recorder, expected in claims:
-            recorder._joined = (conn, expected, last)
+            recorder._joined = (connection, expected, last)
         try:
-            yield conn
+            yield connection
         finally:
             for recorder, _ in claims:
                 recorder._joined = None
