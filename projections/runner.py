@@ -105,7 +105,6 @@ class ProjectionsRunner:
         self._known: dict[str, int] = {}  # view name -> position, as last written by this runner
         self.at_head = False  # the last catch_up read up to the head of the log
         self._reader: ThreadPoolExecutor | None = None
-        self._held: sa.Connection | None = None
         self._ahead: tuple[int, int | None, Future[tuple[Sequence[Notification], dict[int, Any]]]] | None = (
             None
         )
@@ -186,34 +185,15 @@ class ProjectionsRunner:
         if any(isinstance(events[n.id], Unreadable) for _, _, mine in work for n in mine):
             return False
         try:
-            claims = [(view.view, position) for view, position, _ in work]
-            with claim_together(self._connection(), claims, last):
+            with claim_together([(view.view, position) for view, position, _ in work], last):
                 for view, position, mine in work:
                     view.apply_batch(position, last, [events[n.id] for n in mine])
         except TRANSIENT_ERRORS:
-            self._drop_connection()
             raise
         except Exception:
-            self._drop_connection()
             log.debug("the views could not apply events up to %d together; applying them one by one", last)
             return False
         return True
-
-    def _connection(self) -> sa.Connection:
-        """The runner's connection for the batches it applies together, kept from one batch to the
-        next: taking a connection from the pool costs a round trip (the liveness ping) per batch.
-        It is dropped after any error, so a lost connection is replaced on the retry."""
-        if self._held is None:
-            self._held = self.engine.connect()
-        return self._held
-
-    def _drop_connection(self) -> None:
-        held, self._held = self._held, None
-        if held is not None:
-            try:
-                held.close()
-            except Exception:  # a broken connection: the pool discards it
-                log.debug("closing the runner's connection failed", exc_info=True)
 
     def _apply_alone(
         self, view: View, position: int, last: int, mine: Sequence[Notification], events: dict[int, Any]
@@ -339,7 +319,6 @@ class ProjectionsRunner:
                         logged_lag, logged_at = lag, now
             except TRANSIENT_ERRORS as error:
                 self._known.clear()
-                self._drop_connection()
                 now = time.monotonic()
                 failing_since = failing_since or now
                 if now - failing_since >= self.give_up_after:
@@ -363,7 +342,6 @@ class ProjectionsRunner:
         return {name: max(0, head - position) for name, position in self.positions().items()}
 
     def close(self) -> None:
-        self._drop_connection()
         if self._reader is not None:
             self._reader.shutdown(wait=True, cancel_futures=True)
         self.wakeup.close()

@@ -185,11 +185,8 @@ class ViewRecorder(TrackingRecorder):
 
 
 @contextmanager
-def claim_together(
-    connection: sa.Connection, claims: Sequence[tuple[ViewRecorder, int]], last: int
-) -> Iterator[sa.Connection]:
-    """One transaction on ``connection`` that moves each recorder's view from its expected position
-    to ``last``.
+def claim_together(claims: Sequence[tuple[ViewRecorder, int]], last: int) -> Iterator[sa.Connection]:
+    """One transaction that moves each recorder's view from its expected position to ``last``.
 
     Every position is moved first (one UPDATE per distinct expected position), so a runner that
     lost the race learns it before any view has written anything. Inside, a recorder's own
@@ -199,7 +196,7 @@ def claim_together(
     if not claims:
         raise ValueError("nothing to claim")
     first = claims[0][0]
-    with connection.begin():
+    with first.engine.begin() as connection:
         by_position: dict[int, list[str]] = {}
         for recorder, expected in claims:
             if last <= expected:
