@@ -1,11 +1,14 @@
 """ProjectionsRunner: applies the recorded events to the views, exactly once, and follows new ones.
 
 It reads the notification log in batches from the lowest view position and gives each view
-the events above its own position, in one transaction per view and batch (rows and
-position together, see ``tracking.ViewRecorder``). A batch that lost the race to another
-runner rolls back and is re-read, so running two runners is safe, merely wasteful. The
-runner remembers the positions it wrote and re-reads a view's only after a lost race or an
-error.
+the events above its own position. All the views apply a batch in one transaction (their
+rows and positions together, see ``tracking.claim_together``); if any of them cannot (it lost
+a race, or an event it cannot apply), nothing of that transaction is kept and each view
+applies the batch in a transaction of its own, so one view's trouble never stops the others.
+A batch that lost the race to another runner rolls back and is re-read, so running two
+runners is safe, merely wasteful. The runner remembers the positions it wrote and re-reads a
+view's only after a lost race or an error. While catching up, the next batch is read and
+decoded in the background as the current one is applied.
 
 Following: on PostgreSQL the runner wakes on the recorder's NOTIFY (``wakeup.Wakeup``), with
 ``poll_interval`` as the longest wait (so a lost LISTEN connection degrades to polling); on
