@@ -68,15 +68,28 @@ class DeadlineBook:
         return added, removed
 
     def take_due(self, now: datetime) -> list[Deadline]:
-        """Hand out every deadline due at ``now`` that is not already being fired."""
+        """Hand out every deadline due at ``now`` that is not already being fired, at most one
+        per booking at a time, earliest first.
+
+        A booking's deadlines must be recorded in due order: once a confirmation expiry is
+        recorded, the free-cancellation close due before it is no longer current and would never
+        be recorded. So a booking's later deadline waits while an earlier one is in flight."""
         taken: list[Deadline] = []
+        waiting: list[tuple[datetime, Key]] = []
         with self._lock:
+            busy = {key[0] for key in self._in_flight}
             while self._heap and self._heap[0][0] <= now:
                 when, key = heapq.heappop(self._heap)
                 if self._when.get(key) != when or key in self._in_flight:
                     continue
+                if key[0] in busy:
+                    waiting.append((when, key))
+                    continue
+                busy.add(key[0])
                 self._in_flight.add(key)
                 taken.append(self._entries[key])
+            for item in waiting:
+                heapq.heappush(self._heap, item)
         return taken
 
     def settle(self, deadline: Deadline) -> None:

@@ -111,3 +111,9 @@ def service(database_url: str, clock: ManualClock, policy: Policy) -> Iterator[B
         yield app
     finally:
         app.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first, so that under ``pytest -n`` the long ones start at once rather than
+    leaving one worker busy with them after the others have finished."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

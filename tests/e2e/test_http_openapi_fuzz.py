@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -19,6 +20,7 @@ from tests.e2e.conftest import MEMBER, PROVIDER, TOKENS, Api
 EXAMPLES_PER_OPERATION = 10
 
 
+@pytest.mark.slow
 def test_no_generated_request_gets_a_server_error(api: Api, booked: dict[str, Any]) -> None:
     document = schemathesis.openapi.from_url(f"{api.base_url}/openapi.json")
     operations = [result.ok() for result in document.get_all_operations()]  # type: ignore[union-attr]

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from commands.clock import ManualClock
@@ -85,6 +86,7 @@ def test_rebuild_refuses_an_unknown_view(sqlite_url: str) -> None:
     assert "invalid choice" in result.stderr
 
 
+@pytest.mark.slow
 def test_project_exits_non_zero_when_the_database_is_unreachable() -> None:
     result = booking("postgresql://postgres@127.0.0.1:1/nowhere", "project", "--give-up-after", "2")
 

@@ -8,6 +8,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
+import pytest
+
 from commands.clock import ManualClock, SystemClock
 from commands.service import BookingService
 from commands.webhooks import WebhookCommands
@@ -27,6 +29,7 @@ ALLOWANCE = 0.25
 """Processing time allowed on top of one poll interval on a busy test machine."""
 
 
+@pytest.mark.slow
 def test_a_refused_and_a_hanging_endpoint_do_not_delay_a_healthy_one(
     system_service: BookingService, store: WebhookStore, commands: WebhookCommands
 ) -> None:

@@ -67,3 +67,15 @@ def test_an_in_flight_deadline_survives_a_listing_without_it() -> None:
     book.take_due(MONDAY + HOUR)
     assert book.reconcile([]) == (0, 0)
     assert book.counts() == {"pending": 1, "in_flight": 1}
+
+
+def test_a_bookings_later_deadline_waits_until_its_earlier_one_is_decided() -> None:
+    book = DeadlineBook()
+    free_close = PendingDeadline("a", "free_cancellation", MONDAY + HOUR, 1)
+    expiry = PendingDeadline("a", "confirmation", MONDAY + 2 * HOUR, 1)
+    other = deadline("b", 2)
+    book.reconcile([expiry, other, free_close])
+    assert book.take_due(MONDAY + 3 * HOUR) == [free_close, other]  # one per booking, earliest first
+    assert book.take_due(MONDAY + 3 * HOUR) == []  # the expiry waits while the close is in flight
+    book.settle(free_close)
+    assert book.take_due(MONDAY + 3 * HOUR) == [expiry]

@@ -160,3 +160,17 @@ def test_two_schedulers_firing_the_same_deadlines_record_each_event_once(office:
         assert names.count("CreditForfeited") == names.count("NoShowRecorded")
     recorded = first.health()["recorded"] + second.health()["recorded"]  # type: ignore[operator]
     assert recorded == 12
+
+
+def test_overdue_deadlines_of_one_booking_are_recorded_in_due_order_by_many_workers(office: Office) -> None:
+    overdue = [
+        office.book(start=START + timedelta(hours=2 * h)) for h in range(24)
+    ]  # closes and expiries interleave
+    office.clock.set(CONFIRM_BY + timedelta(days=3))  # every close and expiry is overdue at start
+    scheduler = office.scheduler(workers=8)
+    with running(scheduler):
+        health = settled(scheduler)
+    for booking_id in overdue:
+        names = office.event_names(booking_id)
+        assert names[-2:] == ["FreeCancellationClosed", "ConfirmationExpired"], names
+    assert health["recorded"] == 2 * len(overdue)
