@@ -1,10 +1,12 @@
 """ProjectionsRunner: applies the recorded events to the views, exactly once, and follows new ones.
 
 It reads the notification log in batches from the lowest view position and gives each view
-the events above its own position. All the views apply a batch in one transaction (their
-rows and positions together, see ``tracking.claim_together``); if any of them cannot (it lost
-a race, or an event it cannot apply), nothing of that transaction is kept and each view
+the events above its own position, rows and position in one transaction. While following
+the head (a short batch), all the views apply it in one transaction (``tracking.
+claim_together``: one BEGIN, position UPDATE and COMMIT for all); if any of them cannot (it
+lost a race, or an event it cannot apply), nothing of that transaction is kept and each view
 applies the batch in a transaction of its own, so one view's trouble never stops the others.
+A full batch (catching up, rebuilding) goes view by view.
 A batch that lost the race to another runner rolls back and is re-read, so running two
 runners is safe, merely wasteful. The runner remembers the positions it wrote and re-reads a
 view's only after a lost race or an error. While catching up, the next batch is read and
@@ -158,9 +160,13 @@ class ProjectionsRunner:
             ]
             for view, _, _ in work:
                 self._known.pop(view.view.view_name, None)  # until the batch is known to be written
-            if not self._apply_together(work, last, events):
-                work = [(v, p, mine) for v, p, mine in work if self._apply_alone(v, p, last, mine, events)]
-                complete = False  # a view lost a race or stalled: read again from the positions
+            # A short batch (following the head: a few events) is applied by all views together,
+            # since a transaction's fixed cost is most of its work; a full one (catching up) view
+            # by view, where that cost is negligible and racing runners interleave per view.
+            short = len(notifications) < self.batch_size
+            if not (short and self._apply_together(work, last, events)):
+                reached = [(v, p, mine) for v, p, mine in work if self._apply_alone(v, p, last, mine, events)]
+                complete, work = len(reached) == len(work), reached
             else:
                 complete = True
             advanced = 0
@@ -171,7 +177,7 @@ class ProjectionsRunner:
             applied += advanced
             if on_progress is not None and advanced:
                 on_progress(advanced)
-            if complete and len(notifications) < self.batch_size:
+            if complete and short:
                 self.at_head = True  # a short read ended at the head: reading again would find nothing
                 break
         return applied
