@@ -9,6 +9,7 @@ import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -47,6 +48,7 @@ steps = st.lists(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=steps)
 def test_views_applied_incrementally_equal_a_rebuild_from_the_events(steps: list[tuple[object, ...]]) -> None:

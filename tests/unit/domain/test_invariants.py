@@ -9,6 +9,7 @@ from datetime import timedelta
 from itertools import pairwise
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -272,7 +273,7 @@ class BookingWorld(RuleBasedStateMachine):
             assert replay(self.world.history[aggregate.id]) == aggregate
 
 
-TestBookingWorld = BookingWorld.TestCase
+TestBookingWorld = pytest.mark.slow(BookingWorld.TestCase)
 TestBookingWorld.settings = settings(
     max_examples=200, stateful_step_count=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )

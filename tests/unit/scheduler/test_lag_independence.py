@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -146,6 +147,7 @@ def ledger(events: Iterable[Any], bookings: list[str]) -> dict[str, tuple[str, i
     }
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sequence=steps)
 def test_decisions_statuses_and_ledgers_do_not_depend_on_the_scheduler_lag(sequence: list[Step]) -> None:
