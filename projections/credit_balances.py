@@ -16,8 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from domain.credits import CREDIT_MOVES, SOURCES, CreditAccount
-from projections.buffer import RowBuffer
-from projections.view import Handler, View
+from projections.buffer import CHUNK, RowBuffer, insert_rows
+from projections.view import Handler, View, created_in
 
 CACHE_LIMIT = 200_000
 COUNTS = ("available", "held", "consumed", "forfeited", "restored")
@@ -34,8 +34,12 @@ class CreditBalances(View):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._sources: dict[tuple[str, str], str] = {}
-        credits = self.tables[1]
-        self._insert_credits = sa.insert(credits)
+        accounts, credits, balances = self.tables
+        self._accounts_with_balances = (
+            sa.select(accounts, *(column.label(f"b_{column.name}") for column in balances.columns))
+            .outerjoin(balances, balances.c.member_id == accounts.c.member_id)
+            .where(accounts.c.account_id.in_(sa.bindparam("keys", expanding=True)))
+        )
         self._source_of = sa.select(credits.c.source).where(
             credits.c.member_id == sa.bindparam("key_member"),
             credits.c.credit_id == sa.bindparam("key_credit"),
@@ -49,29 +53,45 @@ class CreditBalances(View):
         }
 
     def start_batch(self) -> None:
-        self.accounts = RowBuffer(self.tables[0], "account_id")
-        self.balances = RowBuffer(self.tables[2], "member_id")
+        self.accounts = RowBuffer(self.tables[0], "account_id", bulk=self.bulk)
+        self.balances = RowBuffer(self.tables[2], "member_id", bulk=self.bulk)
         self.new_credits: list[dict[str, str]] = []
 
     def prefetch(self, conn: sa.Connection, events: Sequence[Any]) -> None:
-        self.accounts.prefetch(conn, {str(e.originator_id) for e in events})
-        members = {e.member_id for e in events if isinstance(e, CreditAccount.AccountOpened)}
-        members.update(row["member_id"] for rows in self.accounts.rows.values() for row in rows)
-        self.balances.prefetch(conn, members)
+        """Each account of the batch with its member's balances: one statement, not two, per chunk."""
+        opened = created_in(events, CreditAccount.AccountOpened)
+        wanted = sorted({str(e.originator_id) for e in events} - opened)
+        accounts, _, balances = self.tables
+        for start in range(0, len(wanted), CHUNK):
+            chunk = wanted[start : start + CHUNK]
+            found: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+            for row in conn.execute(self._accounts_with_balances, {"keys": chunk}):
+                values = row._mapping
+                _, rows = found.setdefault(
+                    values["account_id"], ({c.name: values[c.name] for c in accounts.columns}, [])
+                )
+                if values["b_member_id"] is not None:
+                    rows.append({c.name: values[f"b_{c.name}"] for c in balances.columns})
+            for account_id in chunk:
+                if account_id not in found:
+                    self.accounts.load(account_id, [])
+                    continue
+                account, rows = found[account_id]
+                self.accounts.load(account_id, [account])
+                self.balances.load(account["member_id"], rows)
 
     def flush(self, conn: sa.Connection) -> None:
         self.accounts.flush(conn)
-        if self.new_credits:
-            conn.execute(self._insert_credits, self.new_credits)
+        insert_rows(conn, self.tables[1], self.new_credits, bulk=self.bulk)
         self.balances.flush(conn)
 
     def account_opened(self, conn: sa.Connection, event: CreditAccount.AccountOpened) -> None:
         account_id = str(event.originator_id)
-        self.accounts.put(
+        self.accounts.create(
             account_id, [{"account_id": account_id, "member_id": event.member_id, "credits": 0}]
         )
         zero = dict.fromkeys(COUNTS, 0)
-        self.balances.put(
+        self.balances.create(
             event.member_id, [{"member_id": event.member_id, "source": s, **zero} for s in SOURCES]
         )
 

@@ -19,11 +19,30 @@ from domain.booking import PENDING, Booking, current_deadlines, reminder_due
 from domain.policy import Policy
 from projections.buffer import RowBuffer
 from projections.room_details import BOOKING_CHANGES, STATUS_AFTER
-from projections.view import Handler, View
+from projections.view import Handler, View, created_in
+
+POLICY_CACHE_LIMIT = 1000
 
 
 class PendingDeadlines(View):
     name = "pending_deadlines"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._policies: dict[tuple[Any, ...], Policy] = {}
+
+    def _policy(self, data: dict[str, Any]) -> Policy:
+        """``Policy.from_dict``, remembered: bookings share a handful of policies, and parsing one
+        (ten durations) cost more than the rest of a reservation's handling."""
+        key = tuple(
+            (name, tuple(value) if isinstance(value, list) else value) for name, value in data.items()
+        )
+        policy = self._policies.get(key)
+        if policy is None:
+            if len(self._policies) >= POLICY_CACHE_LIMIT:
+                self._policies.clear()
+            policy = self._policies[key] = Policy.from_dict(data)
+        return policy
 
     def handlers(self) -> Mapping[type, Handler]:
         return {
@@ -32,16 +51,19 @@ class PendingDeadlines(View):
         }
 
     def start_batch(self) -> None:
-        self.bookings = RowBuffer(self.tables[0], "booking_id")
-        self.deadlines = RowBuffer(self.tables[1], "booking_id")
+        self.bookings = RowBuffer(self.tables[0], "booking_id", bulk=self.bulk)
+        self.deadlines = RowBuffer(self.tables[1], "booking_id", bulk=self.bulk)
 
     def prefetch(self, conn: sa.Connection, events: Sequence[Any]) -> None:
-        self.bookings.prefetch(conn, (str(e.originator_id) for e in events if type(e) in BOOKING_CHANGES))
+        changed = {str(e.originator_id) for e in events if type(e) in BOOKING_CHANGES}
+        self.bookings.prefetch(conn, changed - created_in(events, Booking.SessionReserved))
 
     def flush(self, conn: sa.Connection) -> None:
         for booking_id in self.bookings.touched:
             state = self.bookings.rows[booking_id][0]
-            self.deadlines.put(
+            created = booking_id in self.bookings.created  # reserved in this batch: no rows yet
+            write = self.deadlines.create if created else self.deadlines.put
+            write(
                 booking_id,
                 [
                     {
@@ -65,7 +87,7 @@ class PendingDeadlines(View):
         self.deadlines.flush(conn)
 
     def session_reserved(self, conn: sa.Connection, event: Booking.SessionReserved) -> None:
-        policy = Policy.from_dict(event.policy)
+        policy = self._policy(event.policy)
         lead = policy.reminder_lead
         state = {
             "booking_id": str(event.originator_id),
@@ -79,7 +101,7 @@ class PendingDeadlines(View):
             "reminded_due": None,
             "booking_version": event.originator_version,
         }
-        self.bookings.put(state["booking_id"], [state])
+        self.bookings.create(state["booking_id"], [state])
 
     def booking_changed(self, conn: sa.Connection, event: Any) -> None:
         booking_id = str(event.originator_id)

@@ -21,7 +21,7 @@ def rebuild_views(
     prefix: str = "",
     on_start: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
-    batch_size: int = 1000,
+    batch_size: int = 10_000,
     pools: PoolBudget | None = None,
     stalled: dict[str, Stall] | None = None,
 ) -> int:
@@ -34,6 +34,7 @@ def rebuild_views(
         with runner.engine.begin() as conn:
             for view in runner.views:
                 view.clear(conn)
+                view.bulk = True  # its tables are empty from here on, and only this rebuild fills them
         head = runner.log.head()
         if on_start is not None:
             on_start(head)

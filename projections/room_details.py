@@ -24,7 +24,7 @@ from domain.booking import (
 )
 from domain.room import Room
 from projections.buffer import RowBuffer
-from projections.view import Handler, View
+from projections.view import Handler, View, created_in
 
 STATUS_AFTER: dict[type, str] = {
     Booking.ProviderConfirmed: CONFIRMED,
@@ -56,14 +56,16 @@ class RoomDetails(View):
         }
 
     def start_batch(self) -> None:
-        self.rooms = RowBuffer(self.tables[0], "room_id")
-        self.sessions = RowBuffer(self.tables[1], "booking_id")
+        self.rooms = RowBuffer(self.tables[0], "room_id", bulk=self.bulk)
+        self.sessions = RowBuffer(self.tables[1], "booking_id", bulk=self.bulk)
 
     def prefetch(self, conn: sa.Connection, events: Sequence[Any]) -> None:
-        self.sessions.prefetch(conn, (str(e.originator_id) for e in events if type(e) in BOOKING_CHANGES))
+        reserved = created_in(events, Booking.SessionReserved)
+        changed = {str(e.originator_id) for e in events if type(e) in BOOKING_CHANGES}
+        self.sessions.prefetch(conn, changed - reserved)
         rooms = {e.room_id for e in events if isinstance(e, Booking.SessionReserved)}
         rooms.update(row["room_id"] for rows in self.sessions.rows.values() for row in rows)
-        self.rooms.prefetch(conn, rooms)
+        self.rooms.prefetch(conn, rooms - created_in(events, Room.RoomOpened))
 
     def flush(self, conn: sa.Connection) -> None:
         self.rooms.flush(conn)
@@ -78,7 +80,7 @@ class RoomDetails(View):
             "last_change_type": type(event).__name__,
             "last_change_at": event.timestamp,
         }
-        self.rooms.put(room["room_id"], [room])
+        self.rooms.create(room["room_id"], [room])
 
     def session_reserved(self, conn: sa.Connection, event: Booking.SessionReserved) -> None:
         session = {
@@ -99,7 +101,7 @@ class RoomDetails(View):
             "policy": event.policy,
             **_last_change(event),
         }
-        self.sessions.put(session["booking_id"], [session])
+        self.sessions.create(session["booking_id"], [session])
         self._room_changed(conn, event.room_id, event)
 
     def session_changed(self, conn: sa.Connection, event: Any) -> None:

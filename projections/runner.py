@@ -1,11 +1,16 @@
 """ProjectionsRunner: applies the recorded events to the views, exactly once, and follows new ones.
 
 It reads the notification log in batches from the lowest view position and gives each view
-the events above its own position, in one transaction per view and batch (rows and
-position together, see ``tracking.ViewRecorder``). A batch that lost the race to another
-runner rolls back and is re-read, so running two runners is safe, merely wasteful. The
-runner remembers the positions it wrote and re-reads a view's only after a lost race or an
-error.
+the events above its own position, rows and position in one transaction. While following
+the head (a short batch), all the views apply it in one transaction (``tracking.
+claim_together``: one BEGIN, position UPDATE and COMMIT for all); if any of them cannot (it
+lost a race, or an event it cannot apply), nothing of that transaction is kept and each view
+applies the batch in a transaction of its own, so one view's trouble never stops the others.
+A full batch (catching up, rebuilding) goes view by view.
+A batch that lost the race to another runner rolls back and is re-read, so running two
+runners is safe, merely wasteful. The runner remembers the positions it wrote and re-reads a
+view's only after a lost race or an error. While catching up, the next batch is read and
+decoded in the background as the current one is applied.
 
 Following: on PostgreSQL the runner wakes on the recorder's NOTIFY (``wakeup.Wakeup``), with
 ``poll_interval`` as the longest wait (so a lost LISTEN connection degrades to polling); on
@@ -20,6 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,7 +37,7 @@ from commands.storage import PoolBudget
 from projections.catalog import build_views
 from projections.database import create_read_engine
 from projections.source import EventLog
-from projections.tracking import PositionMoved, Stall
+from projections.tracking import PositionMoved, Stall, claim_together
 from projections.view import View
 from projections.wakeup import Wakeup
 
@@ -102,6 +108,11 @@ class ProjectionsRunner:
         self._last_stall: dict[str, Stall] = {}
         self._recorded_stalls = {view.name for view in self.views}  # an earlier run's may remain
         self._known: dict[str, int] = {}  # view name -> position, as last written by this runner
+        self.at_head = False  # the last catch_up read up to the head of the log
+        self._reader: ThreadPoolExecutor | None = None
+        self._ahead: tuple[int, int | None, Future[tuple[Sequence[Notification], dict[int, Any]]]] | None = (
+            None
+        )
         self.wakeup = Wakeup(self.log.app.recorder)
 
     def catch_up(
@@ -117,6 +128,8 @@ class ProjectionsRunner:
         other views carry on. A stalled view is tried again every ``stall_retry_interval``.
         """
         applied = 0
+        self.at_head = False
+        self._ahead = None  # only ever used within one catch_up
         self._retry_due_stalls()
         while stop is None or not stop.is_set():
             active = [view for view in self.views if view.name not in self.stalled]
@@ -129,36 +142,105 @@ class ProjectionsRunner:
             start = min(positions)
             if stop_at is not None and start >= stop_at:
                 break
-            notifications = self.log.read(start, self.batch_size, stop=stop_at)
+            notifications, events = self._read(start, stop_at)
             if not notifications:
+                self.at_head = True
                 break
-            events = {n.id: self._decode(n) for n in notifications if n.topic in self._topics}
             last = notifications[-1].id
-            advanced = 0
-            for view, position in zip(active, positions, strict=True):
-                if position >= last:
-                    continue
-                mine = [n for n in notifications if n.id > position and n.topic in view.handled_topics]
+            if len(notifications) == self.batch_size and (stop_at is None or last < stop_at):
+                self._read_ahead(last, stop_at)
+            work = [
+                (
+                    view,
+                    position,
+                    [n for n in notifications if n.id > position and n.topic in view.handled_topics],
+                )
+                for view, position in zip(active, positions, strict=True)
+                if position < last
+            ]
+            for view, _, _ in work:
                 self._known.pop(view.view.view_name, None)  # until the batch is known to be written
-                try:
-                    if any(isinstance(events[n.id], Unreadable) for n in mine):
-                        raise ViewCannotApply
-                    view.apply_batch(position, last, [events[n.id] for n in mine])
-                except PositionMoved:
-                    log.debug("view %s moved under us; re-reading its position", view.view.view_name)
-                    continue
-                except TRANSIENT_ERRORS:
-                    raise
-                except Exception:
-                    if not self._apply_one_by_one(view, position, last, mine, events):
-                        continue
+            # A short batch (following the head: a few events) is applied by all views together,
+            # since a transaction's fixed cost is most of its work; a full one (catching up) view
+            # by view, where that cost is negligible and racing runners interleave per view.
+            short = len(notifications) < self.batch_size
+            if not (short and self._apply_together(work, last, events)):
+                reached = [(v, p, mine) for v, p, mine in work if self._apply_alone(v, p, last, mine, events)]
+                complete, work = len(reached) == len(work), reached
+            else:
+                complete = True
+            advanced = 0
+            for view, position, _ in work:
                 self._forget_stall(view)
                 self._known[view.view.view_name] = last
                 advanced = max(advanced, sum(1 for n in notifications if n.id > position))
             applied += advanced
             if on_progress is not None and advanced:
                 on_progress(advanced)
+            if complete and short:
+                self.at_head = True  # a short read ended at the head: reading again would find nothing
+                break
         return applied
+
+    def _apply_together(
+        self, work: Sequence[tuple[View, int, list[Notification]]], last: int, events: dict[int, Any]
+    ) -> bool:
+        """Apply the batch to every view in one transaction (one BEGIN, position UPDATE and COMMIT
+        for all, instead of one each); False, with nothing written, if any view could not (it
+        lost a race, or cannot apply an event) — the caller then applies the views one by one,
+        so that one view's trouble never holds the others back."""
+        if not work:
+            return True
+        if any(isinstance(events[n.id], Unreadable) for _, _, mine in work for n in mine):
+            return False
+        try:
+            with claim_together([(view.view, position) for view, position, _ in work], last):
+                for view, position, mine in work:
+                    view.apply_batch(position, last, [events[n.id] for n in mine])
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception:
+            log.debug("the views could not apply events up to %d together; applying them one by one", last)
+            return False
+        return True
+
+    def _apply_alone(
+        self, view: View, position: int, last: int, mine: Sequence[Notification], events: dict[int, Any]
+    ) -> bool:
+        """Apply the batch to one view in a transaction of its own; True if it reached ``last``."""
+        try:
+            if any(isinstance(events[n.id], Unreadable) for n in mine):
+                raise ViewCannotApply
+            view.apply_batch(position, last, [events[n.id] for n in mine])
+        except PositionMoved:
+            log.debug("view %s moved under us; re-reading its position", view.view.view_name)
+            return False
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception:
+            return self._apply_one_by_one(view, position, last, mine, events)
+        return True
+
+    def _read(self, start: int, stop_at: int | None) -> tuple[Sequence[Notification], dict[int, Any]]:
+        """The batch after ``start``, and its events decoded (those of topics a view handles)."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[:2] == (start, stop_at):
+            return ahead[2].result()
+        return self._read_and_decode(start, stop_at)
+
+    def _read_and_decode(
+        self, start: int, stop_at: int | None
+    ) -> tuple[Sequence[Notification], dict[int, Any]]:
+        notifications = self.log.read(start, self.batch_size, stop=stop_at)
+        return notifications, {n.id: self._decode(n) for n in notifications if n.topic in self._topics}
+
+    def _read_ahead(self, after: int, stop_at: int | None) -> None:
+        """Start reading and decoding the batch after ``after`` in the background, while this one is
+        applied: a catch-up or rebuild then waits on the database for reads and writes at the same
+        time. Used only if every view reaches ``after`` (else the next read starts elsewhere)."""
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="projections-read-ahead")
+        self._ahead = (after, stop_at, self._reader.submit(self._read_and_decode, after, stop_at))
 
     def _decode(self, notification: Notification) -> Any:
         try:
@@ -256,7 +338,7 @@ class ProjectionsRunner:
                 pause = min(pause * 2, 5.0)
                 continue
             failing_since, pause = None, self.poll_interval
-            if applied == 0:
+            if applied == 0 or self.at_head:
                 self.wakeup.wait(self.poll_interval, stop)
 
     def positions(self) -> dict[str, int]:
@@ -269,6 +351,8 @@ class ProjectionsRunner:
         return {name: max(0, head - position) for name, position in self.positions().items()}
 
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.shutdown(wait=True, cancel_futures=True)
         self.wakeup.close()
         if self._own_service:
             self.log.app.close()

@@ -7,12 +7,14 @@ of its batch (compare-and-set). Two runners that read the same position therefor
 both commit: PostgreSQL makes the second UPDATE wait on the row lock and then match no
 row; SQLite serialises writers and the second sees the moved position. Either way the
 loser raises ``PositionMoved`` and its whole transaction (view rows included) rolls back.
+``claim_together`` moves several views in one transaction (one BEGIN, UPDATE and COMMIT for
+all of them); inside it each view's own ``claim`` joins that transaction.
 It must never write view rows itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -58,6 +60,13 @@ class ViewRecorder(TrackingRecorder):
             .where(tracking.c.notification_id == sa.bindparam("key_expected"))
             .values(notification_id=sa.bindparam("last"))
         )
+        self._claim_many = (
+            sa.update(tracking)
+            .where(tracking.c.view_name.in_(sa.bindparam("key_views", expanding=True)))
+            .where(tracking.c.notification_id == sa.bindparam("key_expected"))
+            .values(notification_id=sa.bindparam("last"))
+        )
+        self._joined: tuple[sa.Connection, int, int] | None = None  # see claim_together
 
     def ensure_row(self) -> None:
         """Create the view's tracking row at position 0 unless it exists."""
@@ -97,6 +106,14 @@ class ViewRecorder(TrackingRecorder):
         """
         if last <= expected:
             raise ValueError(f"cannot move {self.view_name} from {expected} back to {last}")
+        if self._joined is not None:
+            conn, claimed, claimed_last = self._joined
+            if (claimed, claimed_last) != (expected, last):
+                raise ValueError(
+                    f"{self.view_name} was claimed from {claimed} to {claimed_last} in this transaction"
+                )
+            yield conn
+            return
         with self.engine.begin() as conn:
             moved = conn.execute(
                 self._claim, {"key_view": self.view_name, "key_expected": expected, "last": last}
@@ -104,6 +121,14 @@ class ViewRecorder(TrackingRecorder):
             if moved != 1:
                 raise PositionMoved(f"view {self.view_name} is no longer at position {expected}")
             yield conn
+
+    def claim_many(self, conn: sa.Connection, views: Sequence[str], expected: int, last: int) -> None:
+        """Move the positions of ``views`` (all at ``expected``) to ``last`` on ``conn``."""
+        moved = conn.execute(
+            self._claim_many, {"key_views": list(views), "key_expected": expected, "last": last}
+        ).rowcount
+        if moved != len(views):
+            raise PositionMoved(f"views {', '.join(views)} are no longer all at position {expected}")
 
     def reset(self, conn: sa.Connection) -> None:
         """Set the position back to 0 (rebuild), on the caller's transaction."""
@@ -157,3 +182,32 @@ class ViewRecorder(TrackingRecorder):
                 sa.select(self.table.c.notification_id).where(self.table.c.view_name == self.view_name)
             ).scalar_one_or_none()
         return None if value is None else int(value)
+
+
+@contextmanager
+def claim_together(claims: Sequence[tuple[ViewRecorder, int]], last: int) -> Iterator[sa.Connection]:
+    """One transaction that moves each recorder's view from its expected position to ``last``.
+
+    Every position is moved first (one UPDATE per distinct expected position), so a runner that
+    lost the race learns it before any view has written anything. Inside, a recorder's own
+    ``claim(expected, last)`` joins this transaction. All the views' rows and positions commit
+    together, or none of them. Raises ``PositionMoved`` if any view was no longer where expected.
+    """
+    if not claims:
+        raise ValueError("nothing to claim")
+    first = claims[0][0]
+    with first.engine.begin() as connection:
+        by_position: dict[int, list[str]] = {}
+        for recorder, expected in claims:
+            if last <= expected:
+                raise ValueError(f"cannot move {recorder.view_name} from {expected} back to {last}")
+            by_position.setdefault(expected, []).append(recorder.view_name)
+        for expected, names in sorted(by_position.items()):
+            first.claim_many(connection, sorted(names), expected, last)
+        for recorder, expected in claims:
+            recorder._joined = (connection, expected, last)
+        try:
+            yield connection
+        finally:
+            for recorder, _ in claims:
+                recorder._joined = None

@@ -40,7 +40,9 @@ def verify_views(
     """
     prefix = f"scratch_{uuid.uuid4().hex[:8]}_"
     live = ProjectionsRunner(database_url, names=names, pools=pools)
-    scratch = ProjectionsRunner(database_url, names=names, prefix=prefix, batch_size=1000, pools=pools)
+    scratch = ProjectionsRunner(database_url, names=names, prefix=prefix, batch_size=10_000, pools=pools)
+    for view in scratch.views:
+        view.bulk = True  # its tables were just created under a fresh prefix
     try:
         head = live.log.head()
         deadline = time.monotonic() + wait_for_head  # one wait for all the views together

@@ -23,8 +23,18 @@ from projections.tracking import ViewRecorder
 Handler = Callable[[sa.Connection, Any], None]
 
 
+def created_in(events: Sequence[Any], creation: type[Any]) -> set[str]:
+    """The ids of the aggregates that a ``creation`` event in ``events`` starts. An aggregate's
+    first event is recorded once per id, so nothing of theirs can be stored before this batch:
+    prefetching them would only read nothing."""
+    return {str(e.originator_id) for e in events if isinstance(e, creation)}
+
+
 class View(Projection[ViewRecorder]):
     name: str = ""
+    bulk = False
+    """True while the view is rebuilt into tables emptied together with its position: the rows
+    its creation events make are new, so they may be bulk-inserted (see ``RowBuffer``)."""
 
     def __init__(self, view: ViewRecorder, tables: Sequence[sa.Table]) -> None:
         super().__init__(view=view)
