@@ -113,6 +113,18 @@ def service(database_url: str, clock: ManualClock, policy: Policy) -> Iterator[B
         app.close()
 
 
+@pytest.fixture
+def two_services(database_url: str, clock: ManualClock) -> Iterator[tuple[BookingService, BookingService]]:
+    """Two services on one database, as two processes would be: each with a cache of its own."""
+    first = BookingService(clock, env=event_store_env(database_url))
+    second = BookingService(clock, env=event_store_env(database_url))
+    try:
+        yield first, second
+    finally:
+        first.close()
+        second.close()
+
+
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """Four workers per core, at most eight: most of the suite's wall time is waiting (processes
     starting, deadlines falling due, databases being created), not CPU. Eight keeps the

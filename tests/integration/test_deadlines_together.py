@@ -4,7 +4,6 @@ change, also when this service's cache is stale (run on SQLite and PostgreSQL)."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,27 +32,16 @@ class NoWarming(BookingService):
         return 0
 
 
-@pytest.fixture
-def services(database_url: str, clock: ManualClock) -> Iterator[tuple[BookingService, BookingService]]:
-    first = BookingService(clock, env=event_store_env(database_url))
-    second = BookingService(clock, env=event_store_env(database_url))
-    try:
-        yield first, second
-    finally:
-        first.close()
-        second.close()
-
-
 def book(service: BookingService, member: str, provider: str, starts_at: datetime) -> dict[str, Any]:
     room = service.open_room(member, provider)["room_id"]
     return service.reserve_session(room, starts_at, 45, "video", actor=f"member:{member}")
 
 
 @pytest.fixture
-def bookings(services: tuple[BookingService, BookingService], clock: ManualClock) -> list[dict[str, Any]]:
+def bookings(two_services: tuple[BookingService, BookingService], clock: ManualClock) -> list[dict[str, Any]]:
     """Four bookings with the same confirmation deadline: two of maya's (one account), one
     each of lee's and sam's; dr-okafor's calendar holds three of them."""
-    first, _ = services
+    first, _ = two_services
     for provider in PROVIDERS:
         first.publish_availability(provider, ALL_DAY, actor=f"provider:{provider}")
     friday = clock.now().replace(hour=10) + timedelta(days=4)
@@ -81,9 +69,9 @@ def expired(service: BookingService, booking_id: str) -> int:
 
 
 def test_each_deadline_gets_its_own_outcome_and_is_recorded_once(
-    services: tuple[BookingService, BookingService], bookings: list[dict[str, Any]], clock: ManualClock
+    two_services: tuple[BookingService, BookingService], bookings: list[dict[str, Any]], clock: ManualClock
 ) -> None:
-    first, second = services
+    first, second = two_services
     maya_1, maya_2, lee, sam = (b["booking_id"] for b in bookings)
     second.confirm_session(lee, actor="provider:dr-okafor")  # its deadline no longer applies
     pass_deadlines(clock, bookings)
@@ -117,12 +105,12 @@ def test_each_deadline_gets_its_own_outcome_and_is_recorded_once(
 
 
 def test_a_stale_cached_aggregate_makes_the_group_read_anew_losing_nothing(
-    services: tuple[BookingService, BookingService],
+    two_services: tuple[BookingService, BookingService],
     bookings: list[dict[str, Any]],
     database_url: str,
     clock: ManualClock,
 ) -> None:
-    _, second = services
+    _, second = two_services
     batch = [(b["booking_id"], CONFIRMATION, b["confirm_by"]) for b in bookings[1:]]  # maya, lee, sam
     stale = NoWarming(clock, env=event_store_env(database_url))
     try:

@@ -5,14 +5,12 @@ with old state (run on SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from commands.clock import ManualClock
 from commands.service import BookingService
-from commands.storage import event_store_env
 from domain.availability import weekly_hours
 from domain.errors import BookingError
 
@@ -22,27 +20,16 @@ FRIDAY_10 = datetime(2026, 3, 6, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def pair(database_url: str, clock: ManualClock) -> Iterator[tuple[BookingService, BookingService]]:
-    first = BookingService(clock, env=event_store_env(database_url))
-    second = BookingService(clock, env=event_store_env(database_url))
-    try:
-        yield first, second
-    finally:
-        first.close()
-        second.close()
-
-
-@pytest.fixture
-def room(pair: tuple[BookingService, BookingService]) -> str:
-    first, _ = pair
+def room(two_services: tuple[BookingService, BookingService]) -> str:
+    first, _ = two_services
     first.publish_availability(PROVIDER, weekly_hours("UTC", "00:00", "24:00"), actor=AS_PROVIDER)
     return str(first.open_room(MEMBER, PROVIDER)["room_id"])
 
 
 def test_a_credit_released_elsewhere_is_used_not_refused(
-    pair: tuple[BookingService, BookingService], room: str
+    two_services: tuple[BookingService, BookingService], room: str
 ) -> None:
-    first, second = pair
+    first, second = two_services
     first.add_credits(MEMBER, "purchase", 1, "order-1")
     booking = first.reserve_session(room, FRIDAY_10, 45, "video", actor=AS_MEMBER)["booking_id"]
     # The first service caches the account with its only credit held; the second frees it.
@@ -53,9 +40,9 @@ def test_a_credit_released_elsewhere_is_used_not_refused(
 
 
 def test_a_slot_freed_elsewhere_can_be_booked_and_one_taken_elsewhere_is_refused(
-    pair: tuple[BookingService, BookingService], room: str
+    two_services: tuple[BookingService, BookingService], room: str
 ) -> None:
-    first, second = pair
+    first, second = two_services
     first.add_credits(MEMBER, "purchase", 3, "order-1")
     taken = first.reserve_session(room, FRIDAY_10, 45, "video", actor=AS_MEMBER)["booking_id"]
     second.decline_session(taken, actor=AS_PROVIDER)  # the first's calendar still holds the slot
@@ -71,9 +58,9 @@ def test_a_slot_freed_elsewhere_can_be_booked_and_one_taken_elsewhere_is_refused
 
 
 def test_a_change_that_needs_no_write_on_a_stale_aggregate_is_decided_on_fresh_state(
-    pair: tuple[BookingService, BookingService], room: str
+    two_services: tuple[BookingService, BookingService], room: str
 ) -> None:
-    first, second = pair
+    first, second = two_services
     first.add_credits(MEMBER, "purchase", 1, "order-1")
     first.get_calendar(PROVIDER)  # cached before the slot is held elsewhere
     booking = second.reserve_session(room, FRIDAY_10, 45, "video", actor=AS_MEMBER)["booking_id"]
@@ -86,9 +73,9 @@ def test_a_change_that_needs_no_write_on_a_stale_aggregate_is_decided_on_fresh_s
 
 
 def test_queries_never_answer_from_a_stale_cache(
-    pair: tuple[BookingService, BookingService], room: str
+    two_services: tuple[BookingService, BookingService], room: str
 ) -> None:
-    first, second = pair
+    first, second = two_services
     first.add_credits(MEMBER, "purchase", 1, "order-1")
     assert first.get_account(MEMBER).balance()["available"] == 1
     second.add_credits(MEMBER, "insurance", 2, "auth-7")
@@ -100,10 +87,10 @@ def test_queries_never_answer_from_a_stale_cache(
 
 
 def test_interleaved_commands_of_two_services_lose_nothing(
-    pair: tuple[BookingService, BookingService], room: str, clock: ManualClock
+    two_services: tuple[BookingService, BookingService], room: str, clock: ManualClock
 ) -> None:
     rng = random.Random(12)
-    services = list(pair)
+    services = list(two_services)
     services[0].add_credits(MEMBER, "purchase", 5, "order-1")
     live: list[str] = []
     added, cancelled = 5, 0
