@@ -234,7 +234,7 @@ class Booking(Aggregate):
         self.free_until = free_until
         self.session_end_due = session_end_due
         self.credit_id = credit_id
-        self.policy = Policy.from_dict(policy)  # the event records the numbers; the booking decides with them
+        self.policy = Policy.recorded(policy_version, policy)  # the numbers it decides with
         self.policy_version = policy_version
         self.status = PENDING
         self.joined_at: datetime | None = None

@@ -16,6 +16,7 @@ from domain.errors import OutsideAvailability, TooFarAhead, TooLateToBook
 from domain.time import format_duration, iso, parse_duration
 
 FORMATS = ("video", "audio", "chat")
+_RECORDED: dict[str, Policy] = {}  # see Policy.recorded
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,15 @@ class Policy:
         """Numbers a booking recorded before a number existed take that number's default."""
         durations = {k: parse_duration(v) for k, v in data.items() if k != "lengths"}
         return cls(lengths=tuple(int(n) for n in data["lengths"]), **durations)
+
+    @classmethod
+    def recorded(cls, version: str, numbers: dict[str, Any]) -> Policy:
+        """The policy a booking recorded with its version: few versions exist and a version
+        names its numbers, so each is parsed once (parsing is most of a booking's replay)."""
+        policy = _RECORDED.get(version)
+        if policy is None:
+            policy = _RECORDED[version] = cls.from_dict(numbers)
+        return policy
 
     def earliest_start(self, now: datetime) -> datetime:
         """The earliest start bookable at ``now``: enough notice, and time left to confirm."""

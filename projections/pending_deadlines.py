@@ -21,28 +21,9 @@ from projections.buffer import RowBuffer
 from projections.room_details import BOOKING_CHANGES, STATUS_AFTER
 from projections.view import Handler, View, created_in
 
-POLICY_CACHE_LIMIT = 1000
-
 
 class PendingDeadlines(View):
     name = "pending_deadlines"
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._policies: dict[tuple[Any, ...], Policy] = {}
-
-    def _policy(self, data: dict[str, Any]) -> Policy:
-        """``Policy.from_dict``, remembered: bookings share a handful of policies, and parsing one
-        (ten durations) cost more than the rest of a reservation's handling."""
-        key = tuple(
-            (name, tuple(value) if isinstance(value, list) else value) for name, value in data.items()
-        )
-        policy = self._policies.get(key)
-        if policy is None:
-            if len(self._policies) >= POLICY_CACHE_LIMIT:
-                self._policies.clear()
-            policy = self._policies[key] = Policy.from_dict(data)
-        return policy
 
     def handlers(self) -> Mapping[type, Handler]:
         return {
@@ -87,7 +68,7 @@ class PendingDeadlines(View):
         self.deadlines.flush(conn)
 
     def session_reserved(self, conn: sa.Connection, event: Booking.SessionReserved) -> None:
-        policy = self._policy(event.policy)
+        policy = Policy.recorded(event.policy_version, event.policy)
         lead = policy.reminder_lead
         state = {
             "booking_id": str(event.originator_id),

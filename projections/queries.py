@@ -211,7 +211,7 @@ class ReadModels:
 
 
 def _session(row: Any, now: datetime) -> dict[str, Any]:
-    timeline = Timeline.of(row, _policy(row.policy_version, row.policy))
+    timeline = Timeline.of(row, Policy.recorded(row.policy_version, row.policy))
     return {
         "booking_id": row.booking_id,
         "status": status_at(timeline, now),
@@ -228,16 +228,6 @@ def _session(row: Any, now: datetime) -> dict[str, Any]:
         "booking_version": row.booking_version,
         "last_change": {"event": row.last_change_type, "at": row.last_change_at, "by": row.last_change_by},
     }
-
-
-_POLICIES: dict[str, Policy] = {}
-
-
-def _policy(version: str, numbers: dict[str, Any]) -> Policy:
-    """Policies by version: few exist, and a version names its numbers."""
-    if version not in _POLICIES:
-        _POLICIES[version] = Policy.from_dict(numbers)
-    return _POLICIES[version]
 
 
 def balances_of(member_id: str, rows: dict[str, Any]) -> dict[str, Any]:
