@@ -315,9 +315,7 @@ class BookingService(Application[UUID]):
     def _save_together(self, decided: list[_Decided]) -> list[_Decided]:
         """Save the decisions whose unchanged cached aggregates are current, in one save;
         returns those saved (none if the save met a version conflict)."""
-        unchanged = [a for one in decided for a in one.loads.unchecked if not a.pending_events]
-        moved = streams_moved(self.recorder, [(a.id, a.version) for a in unchanged]) if unchanged else set()
-        self._evict([a for a in unchanged if a.id in moved])
+        moved = self._evict_moved([a for one in decided for a in one.loads.unchecked])
         current = [one for one in decided if not any(a.id in moved for a in one.loads.unchecked)]
         changed = [a for one in current for a in one.aggregates if a.pending_events]
         positions: dict[UUID, int] = {}
@@ -546,13 +544,16 @@ class BookingService(Application[UUID]):
 
     def _unchanged_are_current(self, loads: _Loads) -> bool:
         """Cached aggregates the decision read but does not change escape the version check
-        at save, so check that no event was recorded after them (else evict them): one query
-        for all of them."""
-        unchanged = [a for a in loads.unchecked if not a.pending_events]
-        moved = streams_moved(self.recorder, [(a.id, a.version) for a in unchanged]) if unchanged else set()
-        stale = [a for a in unchanged if a.id in moved]
-        self._evict(stale)
-        return not stale
+        at save, so check that no event was recorded after them (else evict them)."""
+        return not self._evict_moved(loads.unchecked)
+
+    def _evict_moved(self, aggregates: Sequence[Aggregate]) -> set[UUID]:
+        """Evict those of the unchanged ``aggregates`` that have an event after their version
+        (one query for all of them); return their ids."""
+        unchanged = [a for a in aggregates if not a.pending_events]
+        moved = streams_moved(self.recorder, [(a.id, a.version) for a in unchanged])
+        self._evict([a for a in unchanged if a.id in moved])
+        return moved
 
     def _evict(self, aggregates: Sequence[Aggregate]) -> None:
         for aggregate in aggregates:
