@@ -222,8 +222,10 @@ class DeadlineScheduler:
                 misfire_grace_time=None,
             )
         except Exception:  # never leave a deadline handed out with no job to fire it
+            log.exception(
+                "could not schedule %d deadlines from %s of %s", len(group), first.kind, first.booking_id
+            )
             for deadline in group:
-                log.exception("could not schedule deadline %s of %s", deadline.kind, deadline.booking_id)
                 self._book.retry(deadline, now + RETRY_DELAY)
 
     def _refresh(self) -> None:
@@ -267,8 +269,7 @@ class DeadlineScheduler:
         """Record a group of deadlines, each decided on its own by its booking."""
         if self._stopping.is_set():
             return  # not recorded: the view still lists them, so the next start fires them
-        for _ in group:
-            self._count("fired")
+        self._count("fired", len(group))
         try:
             results = self._service.record_deadlines([(d.booking_id, d.kind, d.due) for d in group])
         except Exception as error:  # e.g. the database went away: every one is retried
@@ -313,6 +314,6 @@ class DeadlineScheduler:
         if added or removed:
             log.debug("pending deadlines: %d new, %d no longer pending", added, removed)
 
-    def _count(self, name: str) -> None:
+    def _count(self, name: str, times: int = 1) -> None:
         with self._stats_lock:
-            self._stats[name] += 1
+            self._stats[name] += times
