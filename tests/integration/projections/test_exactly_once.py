@@ -96,11 +96,20 @@ def test_two_runners_racing_over_the_same_views_never_both_apply_an_event(
         finally:
             runner.close()
 
+    committed = {1: threading.Event(), 2: threading.Event()}
+
     def recording(apply: Callable[..., None], name: str, runner_number: int) -> Callable[..., None]:
         def apply_and_record(expected: int, last: int, events: Any) -> None:
             apply(expected, last, events)  # raises PositionMoved (rolled back) when it lost the race
             with lock:
                 applied.setdefault(name, []).append((expected, last, runner_number))
+            first_commit = not committed[runner_number].is_set()
+            committed[runner_number].set()
+            if first_commit:
+                # On a loaded machine one thread could otherwise finish before the other gets
+                # a turn; holding the first winner (no transaction open) until the other runner
+                # has also won a batch makes both of them race over the same positions.
+                committed[3 - runner_number].wait(60)
 
         return apply_and_record
 
