@@ -4,7 +4,12 @@ It reads the pending-deadlines view that ``booking project`` keeps up to date (i
 the projections itself), fires every deadline already due at once, follows the view while
 running, logs its health every ``--health-interval`` seconds, records a heartbeat (counts and
 last fire) every ``--heartbeat-interval`` seconds for the API's ``/health``, and stops cleanly with exit
-status 0 on SIGTERM or SIGINT. Several may run at once: each deadline is still recorded once.
+status 0 on SIGTERM or SIGINT.
+
+Several may run at once and share the work: each fires only the deadlines of its share of the
+bookings among the schedulers whose heartbeat is live (within ``LIVE_BEATS`` beats), and takes
+over the share of one that stops beating (see ``scheduler.process``). Each deadline is
+recorded once whatever the share. Give them the same ``--heartbeat-interval``.
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ from entrypoints.cli_arguments import at_least_one, positive_seconds, stop_on
 from entrypoints.settings import Settings
 
 if TYPE_CHECKING:
+    from datetime import timedelta
+
     from scheduler.heartbeat import Heartbeat
+    from scheduler.process import DeadlineScheduler
 
 log = logging.getLogger("booking.scheduler")
 
@@ -47,7 +55,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--heartbeat-interval",
         type=positive_seconds,
         default=2.0,
-        help="seconds between heartbeats recorded for the API's /health (default 2)",
+        help="seconds between heartbeats, recorded for the API's /health and for the other"
+        " schedulers, which take over this one's share after a few missed beats (default 2)",
     )
     parser.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
     parser.set_defaults(func=run)
@@ -62,7 +71,14 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     stop_on(stop, signal.SIGTERM, signal.SIGINT)
     with booted(settings) as parts:
-        scheduler = parts.deadline_scheduler(args.refresh_interval, workers=args.workers)
+        from scheduler.heartbeat import Heartbeat, live_window
+
+        heartbeat = Heartbeat(parts.read_models.engine, parts.clock)
+        scheduler = parts.deadline_scheduler(
+            args.refresh_interval, workers=args.workers, scheduler_id=heartbeat.scheduler_id
+        )
+        beat_every = min(args.heartbeat_interval, args.health_interval)
+        window = live_window(beat_every, settings.clock_speed)
         if args.metrics_port:
             from prometheus_client import CollectorRegistry
 
@@ -78,17 +94,14 @@ def run(args: argparse.Namespace) -> int:
             registry.register(CommandsCollector(lambda: parts.service.command_counts))
             registry.register(PoolsCollector(parts.service, lambda: parts.read_models.engine))
             serve_metrics(args.metrics_port, registry)
-        from scheduler.heartbeat import Heartbeat
-
-        heartbeat = Heartbeat(parts.read_models.engine, parts.clock)
         try:
+            _beat(heartbeat, scheduler, window)  # before the first poll: fire only our share
             scheduler.start()
-            _beat(heartbeat, scheduler.health())
+            _beat(heartbeat, scheduler, window)
             log.info("health", extra={"fields": scheduler.health()})
             next_log = time.monotonic() + args.health_interval
-            while not stop.wait(min(args.heartbeat_interval, args.health_interval)):
-                health = scheduler.health()
-                _beat(heartbeat, health)
+            while not stop.wait(beat_every):
+                health = _beat(heartbeat, scheduler, window)
                 if time.monotonic() >= next_log:
                     log.info("health", extra={"fields": health})
                     next_log += args.health_interval
@@ -97,8 +110,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _beat(heartbeat: Heartbeat, health: dict[str, Any]) -> None:
+def _beat(heartbeat: Heartbeat, scheduler: DeadlineScheduler, window: timedelta) -> dict[str, Any]:
+    """Record the scheduler's health and share the deadlines among the live schedulers."""
+    health = scheduler.health()
     try:
         heartbeat.beat(health)
+        scheduler.share_with(heartbeat.live(window))
     except Exception as error:  # the database is away: keep firing; /health shows the silence
         log.warning("could not record the heartbeat: %s", type(error).__name__)
+    return health

@@ -5,13 +5,18 @@ view on every start and reconciled with it while running, and it never writes an
 A deadline is identified by ``(booking_id, kind, due)``, so a rescheduled deadline is a new
 entry and the old one disappears when the view stops listing it. Every method is safe to
 call from several threads.
+
+When several scheduler processes share the work, ``take_due`` is told which bookings are this
+process's (``mine``): a due deadline of another's share is *parked* rather than handed out.
+It stays in the book, so when the share changes (a scheduler stopped beating), ``unpark``
+makes it due again at once, without waiting for the view to be read again.
 """
 
 from __future__ import annotations
 
 import heapq
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Protocol
 
@@ -43,6 +48,7 @@ class DeadlineBook:
         self._heap: list[tuple[datetime, Key]] = []  # lazily cleaned: stale items are skipped
         self._in_flight: set[Key] = set()
         self._settled: set[Key] = set()  # fired, but perhaps still listed by a lagging view
+        self._parked: set[Key] = set()  # due, but another scheduler's share (out of the heap)
 
     def reconcile(self, listed: Iterable[Deadline], until: datetime | None = None) -> tuple[int, int]:
         """Make the book agree with the view's listing of every deadline due before ``until``.
@@ -63,13 +69,14 @@ class DeadlineBook:
                     self._schedule(key, deadline.due)
                     added += 1
             if len(self._heap) > 2 * len(self._entries) + 1024:
-                self._heap = [(self._when[k], k) for k in self._entries]
+                self._heap = [(self._when[k], k) for k in self._entries if k not in self._parked]
                 heapq.heapify(self._heap)
         return added, removed
 
-    def take_due(self, now: datetime) -> list[Deadline]:
+    def take_due(self, now: datetime, mine: Callable[[str], bool] | None = None) -> list[Deadline]:
         """Hand out every deadline due at ``now`` that is not already being fired, at most one
-        per booking at a time, earliest first.
+        per booking at a time, earliest first; with ``mine``, only those of the bookings it
+        accepts (the others are parked until ``unpark``).
 
         A booking's deadlines must be recorded in due order: once a confirmation expiry is
         recorded, the free-cancellation close due before it is no longer current and would never
@@ -82,6 +89,9 @@ class DeadlineBook:
                 when, key = heapq.heappop(self._heap)
                 if self._when.get(key) != when or key in self._in_flight:
                     continue
+                if mine is not None and not mine(key[0]):
+                    self._parked.add(key)
+                    continue
                 if key[0] in busy:
                     waiting.append((when, key))
                     continue
@@ -91,6 +101,15 @@ class DeadlineBook:
             for item in waiting:
                 heapq.heappush(self._heap, item)
         return taken
+
+    def unpark(self) -> int:
+        """Make every parked deadline due again (the share changed); returns how many."""
+        with self._lock:
+            parked, self._parked = self._parked, set()
+            for key in parked:
+                if key in self._entries:
+                    heapq.heappush(self._heap, (self._when[key], key))
+        return len(parked)
 
     def settle(self, deadline: Deadline) -> None:
         """The deadline was decided (recorded or found stale): never hand it out again."""
@@ -117,7 +136,11 @@ class DeadlineBook:
 
     def counts(self) -> dict[str, int]:
         with self._lock:
-            return {"pending": len(self._entries), "in_flight": len(self._in_flight)}
+            return {
+                "pending": len(self._entries),
+                "in_flight": len(self._in_flight),
+                "not_ours": len(self._parked),
+            }
 
     def _schedule(self, key: Key, when: datetime) -> None:
         self._when[key] = when
@@ -126,3 +149,4 @@ class DeadlineBook:
     def _forget(self, key: Key) -> None:
         self._entries.pop(key, None)
         self._when.pop(key, None)
+        self._parked.discard(key)

@@ -1,7 +1,16 @@
 """The scheduler's heartbeat: a ``booking schedule`` process records, every few seconds, that it
 runs, its counts and its last fire in a small table of the views' database, so the API's
 ``/health`` (another process) reports the scheduler's last fire. Rows of schedulers silent
-for a day are removed when a new one starts."""
+for a day are removed when a new one starts.
+
+The same rows tell the schedulers which of them are alive, so that they share the deadlines
+(``scheduler.share``): ``live`` lists those that beat within a window of a few beat intervals.
+``beat_at`` is written from the injected clock and compared with that clock's ``now``, so the
+window is in the clock's time (``LIVE_BEATS`` intervals times its speed for a sped-up clock,
+see ``live_window``). All schedulers of a deployment should beat at the same interval; one
+that beats more rarely than the others' window is taken for dead between its beats, which
+costs doubled fires, never a lost one. Clocks of different hosts must agree to well within
+the window."""
 
 from __future__ import annotations
 
@@ -17,6 +26,13 @@ from domain.time import Clock
 from projections.tables import create_tables, scheduler_heartbeats_table
 
 FORGET_AFTER = timedelta(days=1)
+LIVE_BEATS = 3  # a scheduler silent for this many beat intervals is taken for dead
+
+
+def live_window(beat_interval: float, clock_speed: float = 1.0) -> timedelta:
+    """How long, in the clock's time, a scheduler beating every ``beat_interval`` real seconds
+    stays live after a beat."""
+    return timedelta(seconds=LIVE_BEATS * beat_interval * clock_speed)
 
 
 class Heartbeat:
@@ -47,3 +63,10 @@ class Heartbeat:
             ).rowcount
             if not updated:
                 conn.execute(sa.insert(self.table).values(scheduler_id=self.scheduler_id, **row))
+
+    def live(self, within: timedelta) -> set[str]:
+        """The ids of the schedulers that beat within ``within`` of now (this one included)."""
+        since = self.clock.now() - within
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(self.table.c.scheduler_id).where(self.table.c.beat_at >= since))
+            return {str(row.scheduler_id) for row in rows} | {self.scheduler_id}

@@ -35,6 +35,23 @@ the service's ``record_deadlines``: two queries read the group's aggregates not 
 each deadline is decided on its own, and those touching distinct aggregates are saved in one transaction
 (the others one by one, as ``record_deadline`` would).
 
+Several processes. ``booking schedule`` may run as several processes on one database; they
+split the work rather than each doing all of it. Each records a heartbeat
+(``scheduler.heartbeat``) and is told, through ``share_with``, the ids of the schedulers whose
+heartbeat is recent; it then fires only the deadlines of the bookings it owns among them
+(``scheduler.share``: every process computes the same owner, and a change of the live set
+moves only the leaving or joining process's bookings). The book still holds every pending
+deadline: the due-poller *parks* the others' due deadlines instead of handing them out, and
+hands them out at once when the live set changes. So a killed process's share is taken over
+as soon as its heartbeat is too old (a few beat intervals), and a new process takes its share
+from its first poll, while the others drop it at their next heartbeat. Filtering in the
+poller keeps everything else, the book's reconciliation with the view included, as it is
+with a single scheduler, and one scheduler alone (the default, and the one in
+``booking serve``) owns everything and never parks anything.
+During a handover two processes may fire the same deadline (each believes it is its own for
+a moment). That is safe: the booking records the event once and the second fire finds it
+done; sharing saves work, it is not what makes a fire exactly-once.
+
 It must never decide whether a deadline applies (the booking does), never write to the
 views, and never let an error stop the loop: failures are logged and the deadline retried.
 """
@@ -43,6 +60,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -54,6 +72,7 @@ from commands.service import BookingService
 from domain.errors import BookingError, ConcurrencyConflict
 from domain.time import Clock, iso
 from scheduler.book import Deadline, DeadlineBook
+from scheduler.share import owner
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +120,7 @@ class DeadlineScheduler:
         poll_interval: float = 0.1,
         resync_interval: float = 60.0,
         workers: int = 8,
+        scheduler_id: str = "alone",
     ) -> None:
         for name, value in (
             ("refresh_interval", refresh_interval),
@@ -125,6 +145,9 @@ class DeadlineScheduler:
         self._stats = dict.fromkeys(("fired", "recorded", "stale", "failed", "polls", "refreshes"), 0)
         self._last_fire: dict[str, Any] | None = None
         self._last_refresh: datetime | None = None
+        self.scheduler_id = scheduler_id
+        self._schedulers = frozenset({scheduler_id})  # the live ones, this one included
+        self._polled_with = self._schedulers  # the live set the due-poller last parked by
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -134,6 +157,7 @@ class DeadlineScheduler:
             raise RuntimeError("the deadline scheduler is already running")
         self._stopping.clear()
         self._book = DeadlineBook()
+        self._polled_with = self._schedulers
         self._resync()
         scheduler = BackgroundScheduler(
             timezone=UTC,
@@ -172,6 +196,18 @@ class DeadlineScheduler:
         scheduler.shutdown(wait=True)
         log.info("deadline scheduler stopped")
 
+    def share_with(self, live: Iterable[str]) -> None:
+        """Fire only this scheduler's share of the bookings among the ``live`` scheduler ids (from
+        the heartbeats; this scheduler always counts itself). The due-poller applies it."""
+        schedulers = frozenset(live) | {self.scheduler_id}
+        if schedulers != self._schedulers:
+            log.info(
+                "sharing the deadlines among %d live schedulers",
+                len(schedulers),
+                extra={"fields": {"schedulers": sorted(schedulers), "scheduler_id": self.scheduler_id}},
+            )
+            self._schedulers = schedulers
+
     def health(self) -> dict[str, Any]:
         """How many deadlines are pending, the oldest overdue one, and the last fire."""
         now = self._clock.now()
@@ -193,6 +229,7 @@ class DeadlineScheduler:
             "oldest_overdue": overdue,
             "last_fire": last_fire,
             "last_refresh": iso(self._last_refresh) if self._last_refresh else None,
+            "schedulers": len(self._schedulers),
             **stats,
         }
 
@@ -202,10 +239,23 @@ class DeadlineScheduler:
         scheduler = self._scheduler
         if scheduler is not None and not self._stopping.is_set():
             now = self._clock.now()
-            due = self._book.take_due(now)
+            due = self._book.take_due(now, self._ours())
             for start in range(0, len(due), FIRE_GROUP):
                 self._hand_out(due[start : start + FIRE_GROUP], now)
         self._count("polls")
+
+    def _ours(self) -> Callable[[str], bool] | None:
+        """Which bookings the poller may hand out now: ``None`` (all) when alone, else a test
+        of the owner among the live schedulers. Only the poller's thread parks and unparks, so
+        a deadline parked under one live set is always unparked when that set changes."""
+        schedulers = self._schedulers
+        if schedulers != self._polled_with:
+            self._polled_with = schedulers
+            self._book.unpark()
+        if len(schedulers) == 1:
+            return None
+        me = self.scheduler_id
+        return lambda booking_id: owner(booking_id, schedulers) == me
 
     def _hand_out(self, group: list[Deadline], now: datetime) -> None:
         """One fire job for the group (its id: its first deadline's, unique while in flight)."""

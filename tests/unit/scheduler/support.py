@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from commands.clock import ManualClock
@@ -105,9 +106,9 @@ class Office:
         events = self.service.repository.event_store.get(UUID(booking_id))
         return [type(e).__qualname__.rsplit(".", 1)[-1] for e in events]
 
-    def scheduler(self, **options: float) -> DeadlineScheduler:
+    def scheduler(self, **options: Any) -> DeadlineScheduler:
         settings = {"refresh_interval": 0.05, "poll_interval": 0.01, "resync_interval": 0.5, **options}
-        return DeadlineScheduler(self.service, self.view, self.clock, **settings)  # type: ignore[arg-type]
+        return DeadlineScheduler(self.service, self.view, self.clock, **settings)
 
 
 @contextmanager

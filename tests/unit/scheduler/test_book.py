@@ -21,7 +21,7 @@ def test_due_deadlines_are_handed_out_in_due_order_and_only_once() -> None:
     book.reconcile([deadline("b", 2), deadline("a", 1), deadline("c", 3)])
     assert [d.booking_id for d in book.take_due(MONDAY + 2 * HOUR)] == ["a", "b"]
     assert book.take_due(MONDAY + 2 * HOUR) == []
-    assert book.counts() == {"pending": 3, "in_flight": 2}
+    assert book.counts() == {"pending": 3, "in_flight": 2, "not_ours": 0}
 
 
 def test_a_settled_deadline_is_not_taken_back_while_the_view_still_lists_it() -> None:
@@ -66,7 +66,7 @@ def test_an_in_flight_deadline_survives_a_listing_without_it() -> None:
     book.reconcile([deadline("a", 1)])
     book.take_due(MONDAY + HOUR)
     assert book.reconcile([]) == (0, 0)
-    assert book.counts() == {"pending": 1, "in_flight": 1}
+    assert book.counts() == {"pending": 1, "in_flight": 1, "not_ours": 0}
 
 
 def test_a_bookings_later_deadline_waits_until_its_earlier_one_is_decided() -> None:
@@ -79,3 +79,24 @@ def test_a_bookings_later_deadline_waits_until_its_earlier_one_is_decided() -> N
     assert book.take_due(MONDAY + 3 * HOUR) == []  # the expiry waits while the close is in flight
     book.settle(free_close)
     assert book.take_due(MONDAY + 3 * HOUR) == [expiry]
+
+
+def test_another_schedulers_due_deadline_is_parked_and_handed_out_once_unparked() -> None:
+    book = DeadlineBook()
+    book.reconcile([deadline("mine", 1), deadline("theirs", 1), deadline("theirs-later", 5)])
+    assert book.take_due(MONDAY + 2 * HOUR, mine=lambda b: b == "mine") == [deadline("mine", 1)]
+    assert book.counts() == {"pending": 3, "in_flight": 1, "not_ours": 1}  # the later one: not yet due
+    assert book.take_due(MONDAY + 2 * HOUR, mine=lambda b: True) == []  # parked: out of the heap
+
+    assert book.unpark() == 1  # the share changed (its owner stopped beating)
+    assert book.take_due(MONDAY + 2 * HOUR, mine=lambda b: True) == [deadline("theirs", 1)]
+    assert book.counts()["not_ours"] == 0
+
+
+def test_a_parked_deadline_the_view_stops_listing_is_forgotten() -> None:
+    book = DeadlineBook()
+    book.reconcile([deadline("theirs", 1)])
+    assert book.take_due(MONDAY + 2 * HOUR, mine=lambda b: False) == []
+    assert book.reconcile([]) == (0, 1)  # its owner recorded it
+    assert book.counts() == {"pending": 0, "in_flight": 0, "not_ours": 0}
+    assert book.unpark() == 0
