@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import uuid
@@ -102,6 +103,31 @@ class Deployment:
             except ValueError:
                 continue
         return lines
+
+    def scheduler_id(self, process: subprocess.Popen[bytes]) -> str:
+        """The id a ``booking schedule`` process beats under (``scheduler.heartbeat``)."""
+        return f"{socket.gethostname()}:{process.pid}"
+
+    def live_schedulers(self, process: subprocess.Popen[bytes]) -> int:
+        """How many live schedulers the process last said it shares the deadlines with (0: none yet)."""
+        shares = [
+            line for line in self.log_lines(process) if line["message"].startswith("sharing the deadlines")
+        ]
+        return len(shares[-1]["schedulers"]) if shares else 0
+
+    def fires(self) -> dict[str, int]:
+        """Deadlines fired so far by each scheduler, by its id, as its last heartbeat says."""
+        with psycopg.connect(self.database_url) as conn:
+            return dict(conn.execute("SELECT scheduler_id, fired FROM scheduler_heartbeats").fetchall())
+
+    def recorded_by(self, process: subprocess.Popen[bytes], kind: str) -> set[str]:
+        """The bookings whose ``kind`` deadline the process logged as recorded by itself."""
+        prefix = f"recorded {kind} deadline of booking "
+        return {
+            line["message"][len(prefix) :].split(" ", 1)[0]
+            for line in self.log_lines(process)
+            if line["message"].startswith(prefix)
+        }
 
     def terminate(self, process: subprocess.Popen[bytes], timeout: float = 30) -> int:
         process.send_signal(signal.SIGTERM)

@@ -1,6 +1,7 @@
 """The scheduler as real processes on PostgreSQL, beside ``booking project``: bookings expire and
 become no-shows by themselves, and each deadline event is recorded exactly once, with two
-schedulers at once and across a ``kill -9``."""
+schedulers at once (which split the deadlines between them), across a ``kill -9`` and a
+restart, and when one of two is killed (the other takes over its share)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from domain.booking import EXPIRED, NO_SHOW
+from domain.booking import CONFIRMATION, EXPIRED, FREE_CANCELLATION, NO_SHOW
+from scheduler.share import owner
 from tests.integration.scheduler.deployment import SESSION_END, Deployment
 from tests.polling import wait_until
 
@@ -86,6 +88,11 @@ def test_a_confirmed_session_nobody_joins_becomes_a_no_show_and_forfeits_its_cre
 def test_two_scheduler_processes_record_each_deadline_event_exactly_once(deployment: Deployment) -> None:
     deployment.project()
     first, second = deployment.schedule(), deployment.schedule()
+    wait_until(
+        lambda: deployment.live_schedulers(first) == deployment.live_schedulers(second) == 2,
+        SLACK,
+        "the two schedulers to see each other's heartbeat",
+    )
     start = deployment.next_start()
     unconfirmed = [deployment.book(start) for _ in range(6)]
     confirmed = [deployment.book(start, confirm=True) for _ in range(6)]  # all due at the same instants
@@ -107,6 +114,49 @@ def test_two_scheduler_processes_record_each_deadline_event_exactly_once(deploym
         if line["message"].startswith("recorded ")
     ]
     assert len(recorded) == len(expected)  # each event was recorded by one of them, once
+    wait_until(lambda: sum(deployment.fires().values()) >= len(expected), SLACK, "the last heartbeats")
+    ids = [deployment.scheduler_id(first), deployment.scheduler_id(second)]
+    assert deployment.fires() == {  # each fired its own share once, not every deadline
+        scheduler_id: sum(n for (b, _), n in expected.items() if owner(b, ids) == scheduler_id)
+        for scheduler_id in ids
+    }
+
+
+def test_the_share_of_a_killed_scheduler_process_is_taken_over_by_the_other(deployment: Deployment) -> None:
+    deployment.project()
+    survivor, victim = (deployment.schedule("--heartbeat-interval", "0.2") for _ in range(2))
+    wait_until(
+        lambda: deployment.live_schedulers(survivor) == deployment.live_schedulers(victim) == 2,
+        SLACK,
+        "the two schedulers to see each other's heartbeat",
+    )
+    start = deployment.next_start()
+    bookings = [deployment.book(start) for _ in range(12)]
+    ids = [deployment.scheduler_id(survivor), deployment.scheduler_id(victim)]
+    victims = {b for b in bookings if owner(b, ids) == ids[1]}
+    assert 0 < len(victims) < len(bookings)  # (each share is empty once in 2,048 runs: pids decide)
+
+    wait_until(  # the closes fall due 3 s (real) before the expiries
+        lambda: len(deployment.deadline_events()) == len(bookings),
+        deployment.seconds_until(start) + SLACK,
+        "every free-cancellation close",
+    )
+    assert deployment.recorded_by(victim, FREE_CANCELLATION) == victims  # each did its own share
+    assert deployment.recorded_by(survivor, FREE_CANCELLATION) == set(bookings) - victims
+    victim.send_signal(signal.SIGKILL)
+    assert victim.wait(10) == -signal.SIGKILL
+    left_by_victim = victims - deployment.recorded_by(victim, CONFIRMATION)
+    assert left_by_victim  # it was killed before the expiries fell due
+
+    wait_until(
+        lambda: len(deployment.deadline_events()) == 2 * len(bookings),
+        deployment.seconds_until(start) + SLACK,
+        "every confirmation expiry",
+    )
+    assert deployment.deadline_events() == expected_events(bookings, [])  # each once
+    assert deployment.recorded_by(survivor, CONFIRMATION) >= left_by_victim  # taken over
+    assert deployment.live_schedulers(survivor) == 1
+    assert {deployment.status(b) for b in bookings} == {EXPIRED}
 
 
 def test_a_scheduler_killed_while_deadlines_fall_due_loses_none_and_doubles_none_after_restart(
