@@ -13,8 +13,14 @@
    runs on a service of its own, as the ``booking schedule`` process does: nothing of the
    set-up is in its cache. With ``--processes N`` (N > 1), N scheduler processes, each with
    its own service and ``--workers`` threads, fire the same bursts together (as N
-   ``booking schedule`` deployments would); the figures then also say how many deadline
-   events were stored (each must be stored once) and how each process's fires ended.
+   ``booking schedule`` processes would): each records a heartbeat every ``BEAT`` seconds
+   and fires its share of the bookings among the live ones, as ``booking schedule`` does.
+   The figures then also say how many deadline events were stored (each must be stored once)
+   and, per process, how many deadlines it fired (its share: together about one fire per
+   deadline, not one per process), how those fires ended (recorded, or stale: found already
+   done) and how many version conflicts its saves met.
+   ``--processes 1,2`` runs the whole measurement once per count, each on fresh bookings, so
+   the lags of one and two processes come from one run.
 
 Run (PostgreSQL at BOOKING_TEST_POSTGRES_URL or 127.0.0.1:5432/test; uses a scratch schema):
     python -m bench.scheduler [--deadlines 100000] [--burst 1000] [--workers 8] [--processes 1]
@@ -28,6 +34,7 @@ import multiprocessing
 import os
 import statistics
 import sys
+import threading
 import time
 import tracemalloc
 import uuid
@@ -48,12 +55,14 @@ from projections.database import create_read_engine
 from projections.queries import ReadModels
 from projections.runner import ProjectionsRunner
 from projections.tables import pending_deadlines_tables
+from scheduler.heartbeat import Heartbeat, live_window
 from scheduler.process import DeadlineScheduler
 
 ADMIN_URL = os.environ.get("BOOKING_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)  # every burst booking starts here
 BOOKED_AT = START - timedelta(days=5)
 ALL_DAY = weekly_hours("UTC", "00:00", "24:00")
+BEAT = 0.2  # seconds between a scheduler process's heartbeats
 
 
 class ShiftedClock:
@@ -164,7 +173,19 @@ class InProcess:
     def stop(self) -> list[dict[str, Any]]:
         self.scheduler.stop()
         self.service.close()
-        return [self.scheduler.health()]
+        _, conflicts, _ = self.service.command_counts.snapshot()
+        return [{**self.scheduler.health(), "conflicts": sum(conflicts.values())}]
+
+
+def beating(
+    heartbeat: Heartbeat, scheduler: DeadlineScheduler, stop: threading.Event, held: threading.Lock
+) -> None:
+    """As ``booking schedule`` does: beat, and share the deadlines among the live schedulers;
+    not while ``held`` (see ``Processes.shift_to``)."""
+    while not stop.wait(BEAT):
+        with held:
+            heartbeat.beat(scheduler.health())
+            scheduler.share_with(heartbeat.live(live_window(BEAT)))
 
 
 def scheduler_process(url: str, workers: int, offset: timedelta, orders: Connection) -> None:
@@ -173,19 +194,37 @@ def scheduler_process(url: str, workers: int, offset: timedelta, orders: Connect
     clock.offset = offset
     engine = create_read_engine(url)
     service = BookingService.open(url, clock, Policy())  # rides out the other's concurrent start-up
-    scheduler = DeadlineScheduler(service, ReadModels(engine), clock, workers=workers)
+    heartbeat = Heartbeat(engine, clock, f"bench:{os.getpid()}")
+    scheduler = DeadlineScheduler(
+        service, ReadModels(engine), clock, workers=workers, scheduler_id=heartbeat.scheduler_id
+    )
+    heartbeat.beat(scheduler.health())
+    scheduler.share_with(heartbeat.live(live_window(BEAT)))
     scheduler.start()
+    stop, held = threading.Event(), threading.Lock()
+    beats = threading.Thread(target=beating, args=(heartbeat, scheduler, stop, held), daemon=True)
+    beats.start()
     orders.send("started")
     while True:
         order, value = orders.recv()
-        if order == "shift":
+        if order == "hold":
+            held.acquire()
+            orders.send("held")
+        elif order == "shift":
             clock.offset = value
+            heartbeat.beat(scheduler.health())
             orders.send("shifted")
+        elif order == "release":
+            held.release()
+            orders.send("released")
         elif order == "recorded":
             orders.send(scheduler.health()["recorded"])
         else:
+            stop.set()
+            beats.join()
             scheduler.stop()
-            orders.send(scheduler.health())
+            _, conflicts, _ = service.command_counts.snapshot()
+            orders.send({**scheduler.health(), "conflicts": sum(conflicts.values())})
             break
     service.close()
     engine.dispose()
@@ -225,7 +264,12 @@ class Processes:
         return pipe.recv()
 
     def shift_to(self, now: datetime) -> None:
+        """Every process's clock jumps, and beats once at the new time, before any of them judges
+        which are live again: judged in between, the others' beats would look days old, and a
+        process would take itself for the only one (and fire everything) until their next beats."""
+        self._ask("hold")
         self._ask("shift", now - datetime.now(UTC))
+        self._ask("release")
 
     def recorded(self) -> int:
         return sum(self._ask("recorded"))
@@ -273,15 +317,8 @@ def percentile(values: list[float], fraction: float) -> float:
     return values[min(len(values) - 1, round(fraction * (len(values) - 1)))]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--deadlines", type=int, default=100_000)
-    parser.add_argument("--burst", type=int, default=1_000)
-    parser.add_argument("--workers", type=int, default=8)
-    parser.add_argument("--processes", type=int, default=1)
-    args = parser.parse_args()
+def measure(args: argparse.Namespace, processes: int, load_too: bool) -> dict[str, Any]:
+    """One run on a scratch schema of its own: set-up, (start-up), the two bursts."""
     schema = f"bench_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
@@ -289,6 +326,7 @@ def main() -> int:
     engine = create_read_engine(url)
     setup_clock = ManualClock(BOOKED_AT)
     service = BookingService(setup_clock, Policy(), env=event_store_env(url))
+    figures: dict[str, Any] = {"processes": processes}
     try:
         began = time.perf_counter()
         read_models = ReadModels(engine)
@@ -301,52 +339,76 @@ def main() -> int:
 
         clock = ShiftedClock(BOOKED_AT + timedelta(hours=1))
         service.clock = clock
-        load = measure_start(service, read_models, clock)
+        if load_too:
+            figures["load"] = measure_start(service, read_models, clock)
 
         free_until, confirm_by = START - timedelta(hours=48), START - timedelta(hours=24)
         schedulers: Schedulers = (
             InProcess(url, read_models, clock, args.workers)
-            if args.processes == 1
-            else Processes(url, clock, args.workers, args.processes)
+            if processes == 1
+            else Processes(url, clock, args.workers, processes)
         )
         try:
-            closes = fire_burst(
+            figures["closes"] = fire_burst(
                 service, schedulers, bookings, "free_cancellation", free_until, "FreeCancellationClosed", 0
             )
-            expiries = fire_burst(
+            figures["expiries"] = fire_burst(
                 service, schedulers, bookings, "confirmation", confirm_by, "ConfirmationExpired", args.burst
             )
         finally:
-            healths = schedulers.stop()
+            figures["healths"] = schedulers.stop()
     finally:
         service.close()
         engine.dispose()
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--deadlines", type=int, default=100_000)
+    parser.add_argument("--burst", type=int, default=1_000)
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument(
+        "--processes", default="1", help="scheduler processes; several counts (e.g. 1,2) measure each"
+    )
+    args = parser.parse_args()
+    counts = [int(n) for n in args.processes.split(",")]
+    runs = [measure(args, n, load_too=i == 0) for i, n in enumerate(counts)]
 
     print(f"## Scheduler figures ({os.cpu_count()} cores, shared)")
+    load = runs[0]["load"]
     print(
         f"start-up with {load['pending']:,} pending deadlines: {load['seconds']:.2f} s to load;"
         f" RSS +{load['rss_mb']:.0f} MiB; Python allocations held {load['held_mb']:.0f} MiB"
         f" (peak {load['peak_mb']:.0f} MiB, tracemalloc)"
     )
-    who = f"{args.workers} workers" + (f" x {args.processes} processes" if args.processes > 1 else "")
-    for name, (lags, stored) in (("free-cancellation closes", closes), ("confirmation expiries", expiries)):
-        print(
-            f"{args.burst:,} {name} due in the same second, {who}:"
-            f" lag median {statistics.median(lags):.2f} s, p99 {percentile(lags, 0.99):.2f} s,"
-            f" max {lags[-1]:.2f} s"
-        )
-        if args.processes > 1:
-            print(f"  events stored: {stored:,} for {args.burst:,} deadlines")
-    if args.processes > 1:
-        for number, health in enumerate(healths, 1):
-            fires = ", ".join(f"{k} {health[k]:,}" for k in ("fired", "recorded", "stale", "failed"))
-            print(f"  process {number}: {fires}")
-    processes = f" --processes {args.processes}" if args.processes > 1 else ""
+    for run in runs:
+        processes = run["processes"]
+        who = f"{args.workers} workers" + (f" x {processes} processes" if processes > 1 else "")
+        for name in ("closes", "expiries"):
+            lags, stored = run[name]
+            what = "free-cancellation closes" if name == "closes" else "confirmation expiries"
+            print(
+                f"{args.burst:,} {what} due in the same second, {who}:"
+                f" lag median {statistics.median(lags):.2f} s, p99 {percentile(lags, 0.99):.2f} s,"
+                f" max {lags[-1]:.2f} s; events stored: {stored:,} for {args.burst:,} deadlines"
+            )
+        total = 0
+        for number, health in enumerate(run["healths"], 1):
+            total += health["fired"]
+            fires = ", ".join(
+                f"{k} {health[k]:,}" for k in ("fired", "recorded", "stale", "failed", "conflicts")
+            )
+            print(f"  process {number} of {processes}: {fires}")
+        due = 2 * args.burst
+        print(f"  fire attempts: {total:,} for {due:,} deadlines ({total / due:.2f} each)")
     print(
         f"command: python -m bench.scheduler --deadlines {args.deadlines} --burst {args.burst}"
-        f" --workers {args.workers}{processes}"
+        f" --workers {args.workers} --processes {args.processes}"
     )
     return 0
 
