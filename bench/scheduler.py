@@ -62,7 +62,7 @@ ADMIN_URL = os.environ.get("BOOKING_TEST_POSTGRES_URL", "postgresql://postgres@1
 START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)  # every burst booking starts here
 BOOKED_AT = START - timedelta(days=5)
 ALL_DAY = weekly_hours("UTC", "00:00", "24:00")
-BEAT = 0.2  # seconds between a scheduler process's heartbeats
+BEAT = 2.0  # seconds between a scheduler process's heartbeats (``booking schedule``'s default)
 
 
 class ShiftedClock:
@@ -215,6 +215,7 @@ def scheduler_process(url: str, workers: int, offset: timedelta, orders: Connect
             heartbeat.beat(scheduler.health())
             orders.send("shifted")
         elif order == "release":
+            scheduler.share_with(heartbeat.live(live_window(BEAT)))
             held.release()
             orders.send("released")
         elif order == "recorded":
@@ -266,7 +267,8 @@ class Processes:
     def shift_to(self, now: datetime) -> None:
         """Every process's clock jumps, and beats once at the new time, before any of them judges
         which are live again: judged in between, the others' beats would look days old, and a
-        process would take itself for the only one (and fire everything) until their next beats."""
+        process would take itself for the only one (and fire everything) until their next beats.
+        Then each judges at once, so all know each other before the burst falls due."""
         self._ask("hold")
         self._ask("shift", now - datetime.now(UTC))
         self._ask("release")
