@@ -12,8 +12,10 @@ On a fresh schema of a PostgreSQL database it records a history of ``--events`` 
 
 Beside each rate it prints the CPU seconds the read and the rebuild took in this process (on a
 shared machine the ratio of CPU times moves less with the other load than the ratio of rates;
-the database server's own work is not in it). The schema is dropped afterwards; it never
-touches other schemas.
+the database server's own work is not in it). Beside the runner's CPU per command it prints
+the part spent catching up (reading, decoding and applying batches), the part spent in
+waiting for a commit's notification, and the rest (the loop itself and its lag checks). The
+schema is dropped afterwards; it never touches other schemas.
 """
 
 from __future__ import annotations
@@ -100,23 +102,31 @@ def run(url: str, args: argparse.Namespace) -> None:
     )
 
     for poll_interval in (float(p) for p in args.poll_intervals.split(",")):
-        lags, cpu = measure_lag(app, url, poll_interval, args.rate, args.seconds)
+        lags, cpu, parts = measure_lag(app, url, poll_interval, args.rate, args.seconds)
+        parts["other"] = cpu - sum(parts.values())  # the loop itself, its lag checks
+        split = ", ".join(f"{part} {seconds / len(lags) * 1000:.2f}" for part, seconds in parts.items())
         print(
             f"lag save→view at {args.rate:g} commands/s, poll {poll_interval:g} s: "
             f"median {statistics.median(lags) * 1000:.0f} ms, p99 {percentile(lags, 99) * 1000:.0f} ms "
-            f"({len(lags)} commands); runner CPU {cpu / len(lags) * 1000:.2f} ms per command"
+            f"({len(lags)} commands); runner CPU {cpu / len(lags) * 1000:.2f} ms per command "
+            f"(of which {split})"
         )
     app.close()
 
 
 def measure_lag(
     app: BookingService, url: str, poll_interval: float, rate: float, seconds: float
-) -> tuple[list[float], float]:
-    """Lags of ``rate`` commands a second for ``seconds``, and the runner thread's CPU seconds."""
+) -> tuple[list[float], float, dict[str, float]]:
+    """Lags of ``rate`` commands a second for ``seconds``, the runner thread's CPU seconds, and
+    how many of them went to catching up (reading, decoding, applying) and to waiting for a
+    commit (the LISTEN connection)."""
     runner = ProjectionsRunner(url, poll_interval)
     runner.catch_up()
     stop = threading.Event()
     cpu: list[float] = []
+    parts = {"catch-up": 0.0, "waiting": 0.0}
+    timed(runner, "catch_up", parts, "catch-up")
+    timed(runner.wakeup, "wait", parts, "waiting")
 
     def follow() -> None:
         began = time.thread_time()
@@ -157,7 +167,21 @@ def measure_lag(
     follower.join(60)
     runner.close()
     views.engine.dispose()
-    return lags, cpu[0]
+    return lags, cpu[0], parts
+
+
+def timed(target: object, name: str, parts: dict[str, float], part: str) -> None:
+    """Add the thread CPU seconds of each call of ``target.name`` to ``parts[part]``."""
+    method = getattr(target, name)
+
+    def measured(*args: object, **kwargs: object) -> object:
+        began = time.thread_time()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            parts[part] += time.thread_time() - began
+
+    setattr(target, name, measured)
 
 
 def percentile(values: list[float], pct: float) -> float:

@@ -122,6 +122,19 @@ class ChainedMapper(Mapper[UUID]):
             )
         return super().to_domain_event(stored_event)
 
+    def read_domain_event(self, stored_event: StoredEvent) -> Any:
+        """The domain event of ``stored_event``, as ``to_domain_event`` decodes it, for a reader
+        that never writes (the projections): the stream's link is not remembered."""
+        state = stored_event.state
+        if state.startswith(PREFIX):
+            stored_event = StoredEvent(
+                originator_id=stored_event.originator_id,
+                originator_version=stored_event.originator_version,
+                topic=stored_event.topic,
+                state=unseal(state).state,
+            )
+        return super().to_domain_event(stored_event)
+
     # --- where the previous link comes from ------------------------------------------------
 
     def _previous_link(self, originator_id: UUID | str, version: int) -> str:

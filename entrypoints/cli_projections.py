@@ -22,7 +22,7 @@ from entrypoints.cli_arguments import positive_seconds
 from entrypoints.settings import Settings
 from projections.catalog import VIEW_NAMES
 from projections.rebuild import rebuild_views
-from projections.runner import TRANSIENT_ERRORS, ProjectionsRunner
+from projections.runner import GATHER, TRANSIENT_ERRORS, ProjectionsRunner
 from projections.tracking import Stall
 from projections.verify import verify_views
 
@@ -33,6 +33,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     project = subparsers.add_parser("project", help="apply recorded events to the views, then follow")
     project.add_argument("--poll-interval", type=float, default=0.2, help="seconds between polls (0.2)")
     project.add_argument("--batch-size", type=int, default=500, help="events per transaction (500)")
+    project.add_argument(
+        "--gather",
+        type=float,
+        default=GATHER,
+        help=f"on PostgreSQL, commits less than this many seconds apart are applied two at a time ({GATHER})",
+    )
     project.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
     project.add_argument(
         "--give-up-after",
@@ -98,7 +104,10 @@ def _open_runner(
             parts = boot(settings)
             try:
                 return parts, parts.projections_runner(
-                    args.poll_interval, batch_size=args.batch_size, give_up_after=give_up_after
+                    args.poll_interval,
+                    batch_size=args.batch_size,
+                    give_up_after=give_up_after,
+                    gather=args.gather,
                 )
             except BaseException:
                 parts.close()

@@ -10,10 +10,14 @@ lives for one transaction only, so it never holds state that the database might 
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from projections.driver import write
 
 CHUNK = 1000  # keys per IN (...) list
 
@@ -97,11 +101,15 @@ class RowBuffer:
             vanished.extend(self._key_params(pk) for pk in before if pk not in after)
             changed.extend(row for pk, row in after.items() if before.get(pk) != self._values(row))
         for start in range(0, len(replaced), CHUNK):
-            conn.execute(self._statements.delete_keys, {"keys": replaced[start : start + CHUNK]})
+            keys = {"keys": replaced[start : start + CHUNK]}
+            if conn.dialect.name == "postgresql":  # a list parameter, so that it runs on the driver
+                write(conn, self._statements.delete_any, keys)
+            else:
+                conn.execute(self._statements.delete_keys, keys)
         if vanished:
-            conn.execute(self._statements.delete_rows, vanished)
+            write(conn, self._statements.delete_rows, vanished)
         if changed:
-            conn.execute(self._statements.upsert(conn.dialect), changed)
+            write(conn, self._statements.upsert(conn.dialect), changed)
         if new:
             insert_rows(conn, self.table, new, bulk=True)
         self.touched.clear()
@@ -125,24 +133,54 @@ def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[Row], *, bu
     if not rows:
         return
     if not (bulk and conn.dialect.name == "postgresql" and len(rows) > 1):
-        conn.execute(sa.insert(table), list(rows))
+        write(conn, _insert(conn.dialect, table), rows)
         return
-    dialect = conn.dialect
-    names = [column.name for column in table.columns]
-    processors = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in table.columns]
-    quote = dialect.identifier_preparer.quote
-    statement = (
-        f"COPY {dialect.identifier_preparer.format_table(table)} ({', '.join(map(quote, names))}) FROM STDIN"
-    )
+    statement, values_of, processed = _copy_plan(conn.dialect, table)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor, cursor.copy(statement) as copy:
         for row in rows:
-            copy.write_row(
-                [
-                    value if process is None or value is None else process(value)
-                    for value, process in zip((row[name] for name in names), processors, strict=True)
-                ]
-            )
+            values = list(values_of(row))
+            for index, process in processed:
+                if values[index] is not None:
+                    values[index] = process(values[index])
+            copy.write_row(values)
+
+
+def _insert(dialect: sa.Dialect, table: sa.Table) -> sa.TextClause:
+    """``INSERT`` of every column of ``table`` (as text, built once per table; see ``upsert``)."""
+    key = ("insert", dialect.name)
+    statement = table.info.get(key)
+    if statement is None:
+        quote = dialect.identifier_preparer.quote
+        text = (
+            f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
+            f"({', '.join(quote(column.name) for column in table.columns)}) "
+            f"VALUES ({', '.join(f':{column.name}' for column in table.columns)})"
+        )
+        types = (sa.bindparam(column.name, type_=column.type) for column in table.columns)
+        statement = table.info[key] = sa.text(text).bindparams(*types)
+    return statement
+
+
+def _copy_plan(
+    dialect: sa.Dialect, table: sa.Table
+) -> tuple[str, Callable[[Row], tuple[Any, ...]], list[tuple[int, Callable[[Any], Any]]]]:
+    """The table's ``COPY`` statement, a getter of a row's values in column order, and the columns
+    whose values need the type's bind processing; built once per table (per row they cost
+    more than the copying)."""
+    key = ("copy", dialect.name)
+    plan = table.info.get(key)
+    if plan is None:
+        names = [column.name for column in table.columns]
+        processors = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in table.columns]
+        quote = dialect.identifier_preparer.quote
+        target = f"{dialect.identifier_preparer.format_table(table)} ({', '.join(map(quote, names))})"
+        statement = f"COPY {target} FROM STDIN"
+        getter = itemgetter(*names)
+        values_of = getter if len(names) > 1 else lambda row: (getter(row),)
+        processed = [(index, process) for index, process in enumerate(processors) if process is not None]
+        plan = table.info[key] = (statement, values_of, processed)
+    return plan  # type: ignore[return-value]
 
 
 class _Statements:
@@ -158,6 +196,7 @@ class _Statements:
         self.one_row_per_key = list(self.primary_key) == [key]
         self.select = sa.select(table).where(column.in_(keys))
         self.delete_keys = sa.delete(table).where(column.in_(keys))
+        self.delete_any = sa.text(f"DELETE FROM {_name(table)} WHERE {_name(column)} = ANY(:keys)")
         self.delete_rows = sa.delete(table).where(
             *(table.c[name] == sa.bindparam(f"pk_{name}") for name in self.primary_key)
         )
@@ -185,6 +224,12 @@ class _Statements:
             types = (sa.bindparam(column.name, type_=column.type) for column in self.table.columns)
             self._upserts[dialect.name] = sa.text(text).bindparams(*types)
         return self._upserts[dialect.name]
+
+
+def _name(element: sa.Table | sa.Column[Any]) -> str:
+    """The quoted name of a table (with its schema) or column, as PostgreSQL spells it."""
+    preparer = postgresql.dialect().identifier_preparer
+    return preparer.format_table(element) if isinstance(element, sa.Table) else preparer.quote(element.name)
 
 
 def _statements(table: sa.Table, key: str) -> _Statements:

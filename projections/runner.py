@@ -14,9 +14,11 @@ decoded in the background as the current one is applied.
 
 Following: on PostgreSQL the runner wakes on the recorder's NOTIFY (``wakeup.Wakeup``), with
 ``poll_interval`` as the longest wait (so a lost LISTEN connection degrades to polling); on
-SQLite it polls every ``poll_interval``. A database error is retried with back-off; if the
-database stays unreachable for ``give_up_after`` seconds the error is raised, so the
-process exits non-zero for its supervisor instead of hanging.
+SQLite it polls every ``poll_interval``. Commits that come less than ``gather`` seconds apart
+are applied two at a time (the first waits at most ``gather`` for the second). A database
+error is retried with back-off; if the database stays unreachable for ``give_up_after``
+seconds the error is raised, so the process exits non-zero for its supervisor instead of
+hanging.
 """
 
 from __future__ import annotations
@@ -50,6 +52,12 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+GATHER = 0.03
+"""Commits closer together than this many seconds are applied two at a time (``Wakeup.wait``)."""
+
+PING_AFTER_IDLE = 1.0
+"""A view connection unused this many seconds is pinged before use (see ``create_read_engine``)."""
+
 LAG_LOG_IDLE_INTERVAL = 300.0
 """Seconds between lag lines while the lag does not change."""
 
@@ -79,14 +87,16 @@ class ProjectionsRunner:
         pools: PoolBudget | None = None,
         stall_retry_interval: float = 60.0,
         service: Application[Any] | None = None,
+        gather: float | None = None,
     ) -> None:
         """Reads the events through ``service`` (the process's booking service, which the caller
         keeps and closes); without one, opens its own on ``database_url`` and closes it."""
         self.poll_interval = poll_interval
+        self.gather = GATHER if gather is None else gather
         self.batch_size = batch_size
         self.give_up_after = give_up_after
         self.lag_log_interval = lag_log_interval
-        self.engine = create_read_engine(database_url, pools)
+        self.engine = create_read_engine(database_url, pools, ping_after_idle=PING_AFTER_IDLE)
         self._own_service = service is None
         try:
             self.log = EventLog(
@@ -314,13 +324,14 @@ class ProjectionsRunner:
         failing_since: float | None = None
         pause = self.poll_interval
         logged_lag: dict[str, int] | None = None
-        logged_at = -float("inf")
+        logged_at = checked_at = -float("inf")
         while not stop.is_set():
             try:
                 self.wakeup.listen()  # before reading, so no commit after the read goes unnoticed
                 applied = self.catch_up(stop=stop)
                 now = time.monotonic()
-                if now - logged_at >= self.lag_log_interval:
+                if now - checked_at >= self.lag_log_interval:  # four queries: not on every batch
+                    checked_at = now
                     lag = self.lag()
                     # Quiet when nothing changes: a line when the lag changed, else every few minutes.
                     if lag != logged_lag or now - logged_at >= LAG_LOG_IDLE_INTERVAL:
@@ -339,7 +350,7 @@ class ProjectionsRunner:
                 continue
             failing_since, pause = None, self.poll_interval
             if applied == 0 or self.at_head:
-                self.wakeup.wait(self.poll_interval, stop)
+                self.wakeup.wait(self.poll_interval, stop, self.gather)
 
     def positions(self) -> dict[str, int]:
         return {view.name: view.view.position() for view in self.views}

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from eventsourcing.persistence import Tracking, TrackingRecorder
 
+from projections.driver import write
+
 APPLICATION_NAME = "booking"
 
 
@@ -60,12 +62,8 @@ class ViewRecorder(TrackingRecorder):
             .where(tracking.c.notification_id == sa.bindparam("key_expected"))
             .values(notification_id=sa.bindparam("last"))
         )
-        self._claim_many = (
-            sa.update(tracking)
-            .where(tracking.c.view_name.in_(sa.bindparam("key_views", expanding=True)))
-            .where(tracking.c.notification_id == sa.bindparam("key_expected"))
-            .values(notification_id=sa.bindparam("last"))
-        )
+        self._claims_many: dict[int, sa.Update] = {}  # by the number of views (an expanding IN
+        # list would be compiled anew on every execution)
         self._joined: tuple[sa.Connection, int, int] | None = None  # see claim_together
 
     def ensure_row(self) -> None:
@@ -115,18 +113,24 @@ class ViewRecorder(TrackingRecorder):
             yield conn
             return
         with self.engine.begin() as conn:
-            moved = conn.execute(
-                self._claim, {"key_view": self.view_name, "key_expected": expected, "last": last}
-            ).rowcount
+            claim = {"key_view": self.view_name, "key_expected": expected, "last": last}
+            moved = write(conn, self._claim, claim)
             if moved != 1:
                 raise PositionMoved(f"view {self.view_name} is no longer at position {expected}")
             yield conn
 
     def claim_many(self, conn: sa.Connection, views: Sequence[str], expected: int, last: int) -> None:
         """Move the positions of ``views`` (all at ``expected``) to ``last`` on ``conn``."""
-        moved = conn.execute(
-            self._claim_many, {"key_views": list(views), "key_expected": expected, "last": last}
-        ).rowcount
+        claim = self._claims_many.get(len(views))
+        if claim is None:
+            claim = self._claims_many[len(views)] = (
+                sa.update(self.table)
+                .where(self.table.c.view_name.in_([sa.bindparam(f"key_view_{i}") for i in range(len(views))]))
+                .where(self.table.c.notification_id == sa.bindparam("key_expected"))
+                .values(notification_id=sa.bindparam("last"))
+            )
+        names = {f"key_view_{i}": name for i, name in enumerate(views)}
+        moved = write(conn, claim, {**names, "key_expected": expected, "last": last})
         if moved != len(views):
             raise PositionMoved(f"views {', '.join(views)} are no longer all at position {expected}")
 

@@ -18,6 +18,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 from eventsourcing.utils import get_topic
 
+from projections.driver import batched
 from projections.tracking import ViewRecorder
 
 Handler = Callable[[sa.Connection, Any], None]
@@ -62,7 +63,11 @@ class View(Projection[ViewRecorder]):
         self.prefetch(conn, events)
         for event in events:
             self.apply(conn, event)
-        self.flush(conn)
+        if self.bulk:
+            self.flush(conn)  # COPY, which a pipeline cannot carry
+            return
+        with batched(conn):
+            self.flush(conn)
 
     def start_batch(self) -> None:
         """Make fresh buffers for one transaction."""
@@ -72,7 +77,7 @@ class View(Projection[ViewRecorder]):
         """Load the rows the batch will touch in a few statements (an optimisation only)."""
 
     def flush(self, conn: sa.Connection) -> None:
-        """Write the buffered rows."""
+        """Write the buffered rows: ``driver.write`` only, never a read (it may run in a pipeline)."""
         raise NotImplementedError
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:

@@ -24,6 +24,8 @@ class Wakeup:
         self._connection: Any = None
         self._context: Any = None
         self._retry_at = 0.0
+        self._last = -float("inf")  # when the last notification came (monotonic)
+        self._gap = float("inf")  # seconds between the last two notifications
 
     def listen(self) -> None:
         """Start listening (before reading the log, so no commit after the read is missed)."""
@@ -40,8 +42,14 @@ class Wakeup:
             self.close()
             self._retry_at = time.monotonic() + 5.0
 
-    def wait(self, timeout: float, stop: threading.Event) -> None:
-        """Until a commit is notified, ``timeout`` seconds pass, or ``stop`` is set."""
+    def wait(self, timeout: float, stop: threading.Event, gather: float = 0.0) -> None:
+        """Until a commit is notified, ``timeout`` seconds pass, or ``stop`` is set.
+
+        Commits arriving less than ``gather`` seconds apart (a steady stream) are taken two at a
+        time: woken by one, it waits up to ``gather`` seconds for the next, so both are read and
+        applied as one batch (a batch's cost is mostly fixed: a few round trips, whatever its
+        size). A commit that follows a quiet spell is applied at once.
+        """
         self.listen()
         if self._connection is None:
             stop.wait(timeout)
@@ -52,12 +60,29 @@ class Wakeup:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return
-                # short slices so that ``stop`` is seen promptly; drain what is queued
-                if any(True for _ in self._connection.notifies(timeout=min(left, 0.1), stop_after=1)):
+                # short slices so that ``stop`` is seen promptly
+                if self._notified(min(left, 0.1)):
+                    if gather > 0 and self._gap < gather and not stop.is_set():
+                        self._notified(gather)
+                    self.drain()
                     return
         except Exception as error:
             log.warning("LISTEN connection lost (%s); polling until it is back", type(error).__name__)
             self.close()
+
+    def _notified(self, timeout: float) -> bool:
+        """Whether a notification came within ``timeout`` seconds; keeps the gap since the last."""
+        if not any(True for _ in self._connection.notifies(timeout=timeout, stop_after=1)):
+            return False
+        now = time.monotonic()
+        self._gap, self._last = now - self._last, now
+        return True
+
+    def drain(self) -> None:
+        """Forget the notifications received so far: a read that starts now sees their commits,
+        so they would only wake the next wait for nothing."""
+        if self._connection is not None and any(True for _ in self._connection.notifies(timeout=0)):
+            self._last = time.monotonic()
 
     def close(self) -> None:
         context, self._connection, self._context = self._context, None, None

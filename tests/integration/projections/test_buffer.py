@@ -7,10 +7,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from projections.buffer import RowBuffer
 from projections.database import create_read_engine
+from projections.driver import batched
 from projections.tables import create_tables, pending_deadlines_tables, room_details_tables
 
 INSTANT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # any instant: only the keys matter here
@@ -101,4 +103,20 @@ def test_rows_put_without_being_read_replace_whatever_the_key_had(database_url: 
     assert rows_of(engine, deadlines) == {("b1", "z")}
     with engine.connect() as conn:
         assert conn.execute(sa.select(rooms.c.last_change_type)).scalars().all() == ["SessionReserved"]
+    engine.dispose()
+
+
+def test_a_write_the_database_refuses_raises_sqlalchemys_error_and_keeps_nothing(database_url: str) -> None:
+    """On PostgreSQL the writes go to the driver, in one pipeline: its error still arrives as
+    SQLAlchemy's (which the runner sorts into transient and not), and the transaction rolls back."""
+    engine = create_read_engine(database_url)
+    metadata = sa.MetaData()
+    _, deadlines = pending_deadlines_tables(metadata, "buffer_test_")
+    create_tables(engine, metadata)
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn, batched(conn):
+        buffer = RowBuffer(deadlines, "booking_id")
+        buffer.put("b1", [{"booking_id": "b1", "kind": "x", "due": INSTANT, "booking_version": 1}])
+        buffer.put("b2", [{"booking_id": "b2", "kind": "x", "due": INSTANT, "booking_version": None}])
+        buffer.flush(conn)
+    assert rows_of(engine, deadlines) == set()
     engine.dispose()
