@@ -150,7 +150,7 @@ class ProviderCalendar(Aggregate):
         policy.check_start(starts_at, now)
         if self.availability is None:
             raise OutsideAvailability(f"provider {self.provider_id} has published no availability")
-        if not Availability.from_dict(self.availability).contains(starts_at, ends_at):
+        if not Availability.recorded(self.availability).contains(starts_at, ends_at):
             raise OutsideAvailability(
                 f"{iso(starts_at)}-{iso(ends_at)} is outside provider {self.provider_id}'s "
                 f"availability ({self.availability['timezone']})"
@@ -196,9 +196,7 @@ class ProviderCalendar(Aggregate):
         end = min(end, now + policy.horizon)
         if begin > end:
             return []
-        starts = Availability.from_dict(self.availability).starts_between(
-            begin, end, length, policy.slot_step
-        )
+        starts = Availability.recorded(self.availability).starts_between(begin, end, length, policy.slot_step)
         return [s for s in starts if next(self.overlapping(s, s + length, ignoring), None) is None]
 
 
