@@ -10,6 +10,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -93,6 +94,7 @@ class ProviderCalendar(Aggregate):
                 return
 
     @staticmethod
+    @lru_cache(maxsize=4096)  # asked on every command of the provider or member
     def id_for(provider_id: str) -> UUID:
         return uuid5(NAMESPACE_URL, f"booking:provider-calendar:{provider_id}")
 
