@@ -191,17 +191,19 @@ def start_server(database_url: str, token: str, workers: int | None) -> tuple[su
     raise SystemExit("booking serve did not become healthy within 60 s")
 
 
-def warm_up(service: BookingService, base: str, token: str) -> None:
-    """Open connection pools and import lazily loaded code on both paths before measuring."""
-    lanes = [Lane(service, f"warm-{i}", 10) for i in range(4)]
+def warm_up(service: BookingService, base: str, token: str, clients: int = 2) -> None:
+    """Open connection pools and import lazily loaded code on both paths before measuring, with
+    as many concurrent clients as the largest measured row, so that every pool has already
+    grown to what that load opens (a new PostgreSQL connection costs tens of milliseconds)."""
+    lanes = [Lane(service, f"warm-{i}", 10) for i in range(2 * clients)]
     timed_clients(
-        lanes[:2],
+        lanes[:clients],
         lambda lane, start: service.reserve_session(
             lane.room_id, start, 30, "video", actor=f"member:{lane.member}"
         ),
     )
-    sessions = {lane.room_id: KeepAlive(base) for lane in lanes[2:]}
-    timed_clients(lanes[2:], http_reserver(sessions, token))
+    sessions = {lane.room_id: KeepAlive(base) for lane in lanes[clients:]}
+    timed_clients(lanes[clients:], http_reserver(sessions, token))
     for session in sessions.values():
         session.close()
 
@@ -216,7 +218,7 @@ def run(requests: int, concurrency: list[int], workers: int | None, credits: int
     process, base = start_server(url, token, workers)
     rows = []
     try:
-        warm_up(service, base, token)
+        warm_up(service, base, token, max(concurrency))
         for clients in concurrency:
             per_client = max(1, requests // clients)
             lanes = [Lane(service, f"ip{clients}-{i}", per_client, credits) for i in range(clients)]
