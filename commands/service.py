@@ -138,7 +138,19 @@ class BookingService(Application[UUID]):
         so the next save of these streams needs no read to find its previous link."""
         mapper = cast(ChainedMapper, self.mapper)
         mapper.begin_save()
-        recordings = super().save(*objs, **kwargs)
+        # As the library's save, but an aggregate's events are collected without the library's
+        # isinstance checks against its runtime protocols (slow: a twentieth of a command's CPU).
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        for obj in objs:
+            if isinstance(obj, Aggregate):
+                processing_event.events.extend(obj.collect_events())
+                processing_event.aggregates[obj.id] = obj
+            else:
+                processing_event.collect_events(obj)
+        processing_event.saved_kwargs.update(kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
         mapper.commit_save()
         return recordings
 
@@ -484,8 +496,8 @@ class BookingService(Application[UUID]):
         version check (evicted and reloaded), and a decision that refuses, or that relied on a
         cached aggregate it does not save, is taken again on freshly read aggregates first.
         """
-        digest = fingerprint(command, arguments)
         record_id = CommandRecord.id_for(check_command_id(command_id)) if command_id is not None else None
+        digest = fingerprint(command, arguments) if command_id is not None else ""  # only records use it
         fresh = False
         for attempt in range(MAX_ATTEMPTS):
             if attempt:

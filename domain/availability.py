@@ -7,7 +7,7 @@ window keeps its local hours across DST changes while booked instants never move
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -43,6 +43,29 @@ class Availability:
     timezone: str
     weekly: dict[int, tuple[Window, ...]]
     exceptions: dict[date, tuple[Window, ...]]
+    # The stretches of the date ranges asked for so far (they depend on nothing else).
+    _stretches: dict[tuple[date, date], list[tuple[datetime, datetime]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    @classmethod
+    def recorded(cls, data: dict[str, Any]) -> Availability:
+        """The parsed availability of a recorded one (as an event or snapshot stored it).
+
+        A recorded availability is never edited, only replaced whole, and a calendar's copies
+        share its inner lists: so the parse is remembered by those lists' identity (kept alive
+        with it, so an id is never reused while remembered) and made once per publication and
+        process, not once per command."""
+        weekly, exceptions = data.get("weekly"), data.get("exceptions")
+        key = (id(weekly), id(exceptions), data.get("timezone"))
+        known = _RECORDED.get(key)
+        if known is not None and known[0] is weekly and known[1] is exceptions:
+            return known[2]
+        parsed = cls.from_dict(data)
+        if len(_RECORDED) >= RECORDED_KEPT:
+            _RECORDED.clear()
+        _RECORDED[key] = (weekly, exceptions, parsed)
+        return parsed
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Availability:
@@ -101,6 +124,9 @@ class Availability:
         and across midnight (a day ending at 24:00 and the next starting at 00:00), so a session
         may run from one window into the next. Stretches at the ends of the range are cut there.
         """
+        known = self._stretches.get((first, last))
+        if known is not None:
+            return known
         windows: list[tuple[datetime, datetime]] = []
         day = first
         while day <= last:
@@ -112,6 +138,9 @@ class Availability:
                 merged[-1] = (merged[-1][0], max(merged[-1][1], end))
             else:
                 merged.append((start, end))
+        if len(self._stretches) >= STRETCHES_KEPT:
+            self._stretches.clear()
+        self._stretches[(first, last)] = merged
         return merged
 
     def contains(self, starts_at: datetime, ends_at: datetime) -> bool:
@@ -135,6 +164,10 @@ class Availability:
                 yield candidate
                 candidate += step
 
+
+RECORDED_KEPT = 1024  # parsed recorded availabilities remembered per process
+STRETCHES_KEPT = 64  # date ranges remembered per parsed availability
+_RECORDED: dict[tuple[int, int, object], tuple[object, object, Availability]] = {}
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -93,6 +94,7 @@ class ProviderCalendar(Aggregate):
                 return
 
     @staticmethod
+    @lru_cache(maxsize=4096)  # asked on every command of the provider or member
     def id_for(provider_id: str) -> UUID:
         return uuid5(NAMESPACE_URL, f"booking:provider-calendar:{provider_id}")
 
@@ -150,7 +152,7 @@ class ProviderCalendar(Aggregate):
         policy.check_start(starts_at, now)
         if self.availability is None:
             raise OutsideAvailability(f"provider {self.provider_id} has published no availability")
-        if not Availability.from_dict(self.availability).contains(starts_at, ends_at):
+        if not Availability.recorded(self.availability).contains(starts_at, ends_at):
             raise OutsideAvailability(
                 f"{iso(starts_at)}-{iso(ends_at)} is outside provider {self.provider_id}'s "
                 f"availability ({self.availability['timezone']})"
@@ -196,9 +198,7 @@ class ProviderCalendar(Aggregate):
         end = min(end, now + policy.horizon)
         if begin > end:
             return []
-        starts = Availability.from_dict(self.availability).starts_between(
-            begin, end, length, policy.slot_step
-        )
+        starts = Availability.recorded(self.availability).starts_between(begin, end, length, policy.slot_step)
         return [s for s in starts if next(self.overlapping(s, s + length, ignoring), None) is None]
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, NamedTuple
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -125,6 +126,7 @@ class CreditAccount(Aggregate):
         """The confirmation deadline of the booking holding each held credit."""
 
     @staticmethod
+    @lru_cache(maxsize=4096)  # asked on every command of the provider or member
     def id_for(member_id: str) -> UUID:
         return uuid5(NAMESPACE_URL, f"booking:credit-account:{member_id}")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from domain.availability import on_grid
@@ -69,13 +70,19 @@ class Policy:
                 "or a provider could never be reported absent"
             )
 
-    @property
+    @cached_property
     def version(self) -> str:
-        """A stable name for these numbers: equal numbers, equal version."""
+        """A stable name for these numbers: equal numbers, equal version (worked out once:
+        every reservation records it)."""
         digest = hashlib.sha256(repr(sorted(self.to_dict().items())).encode()).hexdigest()
         return f"policy-{digest[:12]}"
 
     def to_dict(self) -> dict[str, Any]:
+        """The numbers as recorded: a new dict each time, formatted once."""
+        return {**self._formatted, "lengths": list(self.lengths)}
+
+    @cached_property
+    def _formatted(self) -> dict[str, Any]:
         return {
             "free_cancel_window": format_duration(self.free_cancel_window),
             "confirm_window": format_duration(self.confirm_window),

@@ -1,6 +1,10 @@
 """Write routes: each maps its body to a command (``commands.messages``), has the service
 handle it, and renders the outcome.
 
+A route runs on the event loop and hands only the command to a worker thread (the service
+blocks on the database): FastAPI then checks the answer against its response model on the
+loop, where a synchronous route would take a second hop to a thread for it.
+
 Every write honours ``Idempotency-Key`` by passing it (namespaced by command) as the
 service's ``command_id``; the service replays the first outcome and writes nothing.
 """
@@ -11,6 +15,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from commands import messages as m
 from commands.service import BookingService
@@ -86,7 +91,7 @@ def with_id(outcome: dict[str, Any], id_key: str | None = None) -> dict[str, Any
     response_model=Room,
     responses={200: {"model": Room, "description": "the pair already has a room: that room"}},
 )
-def open_room(
+async def open_room(
     body: OpenRoom,
     caller: Writer,
     service: Service,
@@ -97,8 +102,10 @@ def open_room(
     """Open the room pairing a member with a provider (201), or answer the room the pair
     already has (200, same id): a member has one room per provider."""
     actor = acting_party(caller, x_actor, SERVICE_ACTOR)
-    outcome = service.handle(
-        m.OpenRoom(body.member_id, body.provider_id, actor), command_id(m.OpenRoom.name, idempotency_key)
+    outcome = await run_in_threadpool(
+        service.handle,
+        m.OpenRoom(body.member_id, body.provider_id, actor),
+        command_id(m.OpenRoom.name, idempotency_key),
     )
     if outcome.get("created") is False:
         response.status_code = 200
@@ -106,7 +113,7 @@ def open_room(
 
 
 @router.put("/providers/{provider_id}/availability", tags=["providers"], response_model=AvailabilityPublished)
-def publish_availability(
+async def publish_availability(
     provider_id: PartyPath,
     body: PublishAvailability,
     caller: Writer,
@@ -116,14 +123,15 @@ def publish_availability(
 ) -> dict[str, Any]:
     """Publish the provider's weekly hours (local time in ``timezone``) and exceptions."""
     actor = acting_party(caller, x_actor, SERVICE_ACTOR)
-    return service.handle(
+    return await run_in_threadpool(
+        service.handle,
         m.PublishAvailability(provider_id, body.model_dump(), actor),
         command_id(m.PublishAvailability.name, idempotency_key),
     )
 
 
 @router.post("/members/{member_id}/credits", tags=["credits"], response_model=CreditsAdded)
-def add_credits(
+async def add_credits(
     member_id: PartyPath,
     body: AddCredits,
     caller: Writer,
@@ -137,14 +145,15 @@ def add_credits(
     ``insurance`` and ``employer`` grants need an operator or a ``system:<name>`` actor (the
     calling billing service may name itself in ``X-Actor``; without it, ``system:api``)."""
     actor = acting_party(caller, x_actor, SERVICE_ACTOR, system=True)
-    return service.handle(
+    return await run_in_threadpool(
+        service.handle,
         m.AddCredits(member_id, body.source, body.count, body.reference, actor),
         command_id(m.AddCredits.name, idempotency_key),
     )
 
 
 @router.post("/bookings", status_code=201, tags=["bookings"], response_model=BookingChanged)
-def reserve_session(
+async def reserve_session(
     body: ReserveSession,
     caller: Writer,
     service: Service,
@@ -155,12 +164,12 @@ def reserve_session(
     actor = acting_party(caller, x_actor)
     start = to_utc(body.starts_at, "starts_at")
     command = m.ReserveSession(body.room_id, start, body.length_minutes, body.format, actor)
-    outcome = service.handle(command, command_id(command.name, idempotency_key))
+    outcome = await run_in_threadpool(service.handle, command, command_id(command.name, idempotency_key))
     return with_id(outcome, "booking_id")
 
 
 @router.post("/bookings/{booking_id}/confirm", tags=["bookings"], response_model=BookingChanged)
-def confirm_session(
+async def confirm_session(
     booking_id: BookingPath,
     caller: Writer,
     service: Service,
@@ -170,12 +179,12 @@ def confirm_session(
 ) -> dict[str, Any]:
     """The provider confirms a pending booking before its ``confirm_by``."""
     command = m.ConfirmSession(booking_id, acting_party(caller, x_actor))
-    outcome = service.handle(command, command_id(command.name, idempotency_key))
+    outcome = await run_in_threadpool(service.handle, command, command_id(command.name, idempotency_key))
     return with_id(outcome, "booking_id")
 
 
 @router.post("/bookings/{booking_id}/decline", tags=["bookings"], response_model=BookingChanged)
-def decline_session(
+async def decline_session(
     booking_id: BookingPath,
     caller: Writer,
     service: Service,
@@ -185,12 +194,12 @@ def decline_session(
 ) -> dict[str, Any]:
     """The provider declines a pending booking; the member's credit is released."""
     command = m.DeclineSession(booking_id, body.reason, acting_party(caller, x_actor))
-    outcome = service.handle(command, command_id(command.name, idempotency_key))
+    outcome = await run_in_threadpool(service.handle, command, command_id(command.name, idempotency_key))
     return with_id(outcome, "booking_id")
 
 
 @router.post("/bookings/{booking_id}/reschedule", tags=["bookings"], response_model=BookingChanged)
-def reschedule_session(
+async def reschedule_session(
     booking_id: BookingPath,
     body: RescheduleSession,
     caller: Writer,
@@ -202,12 +211,12 @@ def reschedule_session(
     actor = acting_party(caller, x_actor)
     start = to_utc(body.starts_at, "starts_at")
     command = m.RescheduleSession(booking_id, start, body.accept_forfeit, actor)
-    outcome = service.handle(command, command_id(command.name, idempotency_key))
+    outcome = await run_in_threadpool(service.handle, command, command_id(command.name, idempotency_key))
     return with_id(outcome, "booking_id")
 
 
 @router.post("/bookings/{booking_id}/cancel", tags=["bookings"], response_model=BookingChanged)
-def cancel_session(
+async def cancel_session(
     booking_id: BookingPath,
     caller: Writer,
     service: Service,
@@ -217,12 +226,12 @@ def cancel_session(
 ) -> dict[str, Any]:
     """The member or the provider cancels; a late member cancel needs ``accept_forfeit``."""
     command = m.CancelSession(booking_id, body.reason, body.accept_forfeit, acting_party(caller, x_actor))
-    outcome = service.handle(command, command_id(command.name, idempotency_key))
+    outcome = await run_in_threadpool(service.handle, command, command_id(command.name, idempotency_key))
     return with_id(outcome, "booking_id")
 
 
 @router.post("/bookings/{booking_id}/joined", tags=["attendance"], response_model=BookingChanged)
-def record_member_joined(
+async def record_member_joined(
     booking_id: BookingPath,
     caller: Writer,
     service: Service,
@@ -233,12 +242,12 @@ def record_member_joined(
     """The live-session platform reports that the member joined: body ``{"party": "member"}``
     or none."""
     command = m.RecordMemberJoined(booking_id, acting_party(caller, x_actor))
-    outcome = service.handle(command, command_id(command.name, idempotency_key))
+    outcome = await run_in_threadpool(service.handle, command, command_id(command.name, idempotency_key))
     return with_id(outcome, "booking_id")
 
 
 @router.post("/bookings/{booking_id}/complete", tags=["attendance"], response_model=BookingChanged)
-def complete_session(
+async def complete_session(
     booking_id: BookingPath,
     caller: Writer,
     service: Service,
@@ -248,12 +257,12 @@ def complete_session(
 ) -> dict[str, Any]:
     """The provider marks a started session completed; the credit is consumed."""
     command = m.CompleteSession(booking_id, acting_party(caller, x_actor))
-    outcome = service.handle(command, command_id(command.name, idempotency_key))
+    outcome = await run_in_threadpool(service.handle, command, command_id(command.name, idempotency_key))
     return with_id(outcome, "booking_id")
 
 
 @router.post("/bookings/{booking_id}/no-show", tags=["attendance"], response_model=BookingChanged)
-def report_no_show(
+async def report_no_show(
     booking_id: BookingPath,
     body: ReportNoShow,
     caller: Writer,
@@ -263,12 +272,12 @@ def report_no_show(
 ) -> dict[str, Any]:
     """Report the absent party of a started session."""
     command = m.ReportNoShow(booking_id, body.absent_party, acting_party(caller, x_actor))
-    outcome = service.handle(command, command_id(command.name, idempotency_key))
+    outcome = await run_in_threadpool(service.handle, command, command_id(command.name, idempotency_key))
     return with_id(outcome, "booking_id")
 
 
 @router.post("/bookings/{booking_id}/revoke-forfeit", tags=["corrections"], response_model=BookingChanged)
-def revoke_forfeit(
+async def revoke_forfeit(
     booking_id: BookingPath,
     body: RevokeForfeit,
     caller: OperatorCaller,
@@ -278,5 +287,5 @@ def revoke_forfeit(
 ) -> dict[str, Any]:
     """An operator restores a wrongly forfeited credit (a new event; the past is kept)."""
     command = m.RevokeForfeit(booking_id, body.reason, acting_party(caller, x_actor))
-    outcome = service.handle(command, command_id(command.name, idempotency_key))
+    outcome = await run_in_threadpool(service.handle, command, command_id(command.name, idempotency_key))
     return with_id(outcome, "booking_id")
