@@ -77,6 +77,12 @@ async def no_body(request: Request) -> None:
 NoBody = Annotated[None, Depends(no_body)]
 
 
+async def handled(service: BookingService, command: m.Command, idempotency_key: str | None) -> dict[str, Any]:
+    """The service's outcome of ``command``, run on a worker thread (it blocks on the database),
+    replayed for a repeated ``Idempotency-Key``."""
+    return await run_in_threadpool(service.handle, command, command_id(command.name, idempotency_key))
+
+
 def with_id(outcome: dict[str, Any], id_key: str | None = None) -> dict[str, Any]:
     """The service's outcome with its aggregate id under ``id``."""
     if id_key is None:
@@ -102,11 +108,7 @@ async def open_room(
     """Open the room pairing a member with a provider (201), or answer the room the pair
     already has (200, same id): a member has one room per provider."""
     actor = acting_party(caller, x_actor, SERVICE_ACTOR)
-    outcome = await run_in_threadpool(
-        service.handle,
-        m.OpenRoom(body.member_id, body.provider_id, actor),
-        command_id(m.OpenRoom.name, idempotency_key),
-    )
+    outcome = await handled(service, m.OpenRoom(body.member_id, body.provider_id, actor), idempotency_key)
     if outcome.get("created") is False:
         response.status_code = 200
     return with_id(outcome, "room_id")
@@ -123,10 +125,8 @@ async def publish_availability(
 ) -> dict[str, Any]:
     """Publish the provider's weekly hours (local time in ``timezone``) and exceptions."""
     actor = acting_party(caller, x_actor, SERVICE_ACTOR)
-    return await run_in_threadpool(
-        service.handle,
-        m.PublishAvailability(provider_id, body.model_dump(), actor),
-        command_id(m.PublishAvailability.name, idempotency_key),
+    return await handled(
+        service, m.PublishAvailability(provider_id, body.model_dump(), actor), idempotency_key
     )
 
 
@@ -145,11 +145,8 @@ async def add_credits(
     ``insurance`` and ``employer`` grants need an operator or a ``system:<name>`` actor (the
     calling billing service may name itself in ``X-Actor``; without it, ``system:api``)."""
     actor = acting_party(caller, x_actor, SERVICE_ACTOR, system=True)
-    return await run_in_threadpool(
-        service.handle,
-        m.AddCredits(member_id, body.source, body.count, body.reference, actor),
-        command_id(m.AddCredits.name, idempotency_key),
-    )
+    command = m.AddCredits(member_id, body.source, body.count, body.reference, actor)
+    return await handled(service, command, idempotency_key)
 
 
 @router.post("/bookings", status_code=201, tags=["bookings"], response_model=BookingChanged)
@@ -164,7 +161,7 @@ async def reserve_session(
     actor = acting_party(caller, x_actor)
     start = to_utc(body.starts_at, "starts_at")
     command = m.ReserveSession(body.room_id, start, body.length_minutes, body.format, actor)
-    outcome = await run_in_threadpool(service.handle, command, command_id(command.name, idempotency_key))
+    outcome = await handled(service, command, idempotency_key)
     return with_id(outcome, "booking_id")
 
 
@@ -179,7 +176,7 @@ async def confirm_session(
 ) -> dict[str, Any]:
     """The provider confirms a pending booking before its ``confirm_by``."""
     command = m.ConfirmSession(booking_id, acting_party(caller, x_actor))
-    outcome = await run_in_threadpool(service.handle, command, command_id(command.name, idempotency_key))
+    outcome = await handled(service, command, idempotency_key)
     return with_id(outcome, "booking_id")
 
 
@@ -194,7 +191,7 @@ async def decline_session(
 ) -> dict[str, Any]:
     """The provider declines a pending booking; the member's credit is released."""
     command = m.DeclineSession(booking_id, body.reason, acting_party(caller, x_actor))
-    outcome = await run_in_threadpool(service.handle, command, command_id(command.name, idempotency_key))
+    outcome = await handled(service, command, idempotency_key)
     return with_id(outcome, "booking_id")
 
 
@@ -211,7 +208,7 @@ async def reschedule_session(
     actor = acting_party(caller, x_actor)
     start = to_utc(body.starts_at, "starts_at")
     command = m.RescheduleSession(booking_id, start, body.accept_forfeit, actor)
-    outcome = await run_in_threadpool(service.handle, command, command_id(command.name, idempotency_key))
+    outcome = await handled(service, command, idempotency_key)
     return with_id(outcome, "booking_id")
 
 
@@ -226,7 +223,7 @@ async def cancel_session(
 ) -> dict[str, Any]:
     """The member or the provider cancels; a late member cancel needs ``accept_forfeit``."""
     command = m.CancelSession(booking_id, body.reason, body.accept_forfeit, acting_party(caller, x_actor))
-    outcome = await run_in_threadpool(service.handle, command, command_id(command.name, idempotency_key))
+    outcome = await handled(service, command, idempotency_key)
     return with_id(outcome, "booking_id")
 
 
@@ -242,7 +239,7 @@ async def record_member_joined(
     """The live-session platform reports that the member joined: body ``{"party": "member"}``
     or none."""
     command = m.RecordMemberJoined(booking_id, acting_party(caller, x_actor))
-    outcome = await run_in_threadpool(service.handle, command, command_id(command.name, idempotency_key))
+    outcome = await handled(service, command, idempotency_key)
     return with_id(outcome, "booking_id")
 
 
@@ -257,7 +254,7 @@ async def complete_session(
 ) -> dict[str, Any]:
     """The provider marks a started session completed; the credit is consumed."""
     command = m.CompleteSession(booking_id, acting_party(caller, x_actor))
-    outcome = await run_in_threadpool(service.handle, command, command_id(command.name, idempotency_key))
+    outcome = await handled(service, command, idempotency_key)
     return with_id(outcome, "booking_id")
 
 
@@ -272,7 +269,7 @@ async def report_no_show(
 ) -> dict[str, Any]:
     """Report the absent party of a started session."""
     command = m.ReportNoShow(booking_id, body.absent_party, acting_party(caller, x_actor))
-    outcome = await run_in_threadpool(service.handle, command, command_id(command.name, idempotency_key))
+    outcome = await handled(service, command, idempotency_key)
     return with_id(outcome, "booking_id")
 
 
@@ -287,5 +284,5 @@ async def revoke_forfeit(
 ) -> dict[str, Any]:
     """An operator restores a wrongly forfeited credit (a new event; the past is kept)."""
     command = m.RevokeForfeit(booking_id, body.reason, acting_party(caller, x_actor))
-    outcome = await run_in_threadpool(service.handle, command, command_id(command.name, idempotency_key))
+    outcome = await handled(service, command, idempotency_key)
     return with_id(outcome, "booking_id")
