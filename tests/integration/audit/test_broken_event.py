@@ -17,10 +17,10 @@ from domain.availability import weekly_hours
 from domain.credits import CreditAccount
 from projections.database import create_read_engine
 from projections.queries import ReadModels
-from projections.runner import ProjectionsRunner
 from tests.integration.audit.conftest import events_table, originator, run_sql
 from tests.integration.audit.story import MEMBER, PROVIDER, SECOND_START, Story
 from tests.integration.operations.support import Process, environment, free_port, run_cli, wait_for
+from tests.views import catch_up_views
 
 TOKEN = "broken-event-token-0123456789"
 
@@ -44,11 +44,7 @@ def credits_added_version(service: BookingService) -> int:
 def test_audit_verify_names_a_deleted_ledger_event_and_every_other_problem(
     service: BookingService, story: Story, database_url: str, tmp_path: Path
 ) -> None:
-    runner = ProjectionsRunner(database_url)
-    try:
-        runner.catch_up()
-    finally:
-        runner.close()
+    catch_up_views(database_url)
     delete_event(database_url, CreditAccount.id_for(MEMBER), credits_added_version(service))
 
     result = run_cli(

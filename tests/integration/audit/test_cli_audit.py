@@ -9,9 +9,9 @@ import pytest
 
 from commands.service import BookingService
 from entrypoints.cli import main
-from projections.runner import ProjectionsRunner
 from tests.integration.audit.conftest import events_table, originator, run_sql
 from tests.integration.audit.story import MEMBER, Story
+from tests.views import catch_up_views
 
 
 def test_history_as_of_and_ledger_print_the_story(
@@ -35,11 +35,7 @@ def test_verify_exits_zero_when_clean_and_one_naming_a_deleted_event(
     service: BookingService, story: Story, database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = ["--database-url", database_url, "--no-progress"]
-    runner = ProjectionsRunner(database_url)  # the views must have reached the head to be equal
-    try:
-        runner.catch_up()
-    finally:
-        runner.close()
+    catch_up_views(database_url)  # the views must have reached the head to be equal
     assert main(["audit", "verify", *db]) == 0
     assert "OK: every check holds" in capsys.readouterr().out
     run_sql(

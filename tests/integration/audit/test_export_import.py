@@ -19,9 +19,9 @@ from commands.storage import event_store_env
 from domain.errors import InvalidInput
 from projections.database import create_read_engine
 from projections.queries import ReadModels
-from projections.runner import ProjectionsRunner
 from tests.conftest import drop_postgres_database, new_postgres_database, require_postgres
 from tests.integration.audit.story import MEMBER, PROVIDER, Story
+from tests.views import catch_up_views
 
 
 @pytest.fixture
@@ -45,11 +45,7 @@ def export_text(app: BookingService, **part: Any) -> str:
 
 
 def views(url: str, story: Story) -> tuple[object, ...]:
-    runner = ProjectionsRunner(url)
-    try:
-        runner.catch_up()
-    finally:
-        runner.close()
+    catch_up_views(url)
     engine = create_read_engine(url)
     try:
         reads = ReadModels(engine)

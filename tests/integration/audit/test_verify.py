@@ -14,10 +14,10 @@ from commands.clock import ManualClock
 from commands.service import BookingService
 from commands.storage import event_store_env
 from domain.credits import CreditAccount
-from projections.runner import ProjectionsRunner
 from projections.verify import verify_views
 from tests.integration.audit.conftest import events_table, originator, run_sql
 from tests.integration.audit.story import MEMBER, Story
+from tests.views import catch_up_views
 
 
 def read_state(url: str, stream: str, version: int) -> bytes:
@@ -37,14 +37,6 @@ def write_state(url: str, stream: str, version: int, state: bytes) -> None:
         f"UPDATE {table} SET state = %s WHERE originator_id = %s AND originator_version = %s",
         (state, originator(url, stream), version),
     )
-
-
-def catch_up_views(url: str) -> None:
-    runner = ProjectionsRunner(url)
-    try:
-        runner.catch_up()
-    finally:
-        runner.close()
 
 
 def test_verify_passes_on_the_clean_story_including_the_views(

@@ -15,8 +15,8 @@ from commands.service import BookingService
 from commands.storage import event_store_env
 from projections.database import create_read_engine
 from projections.queries import ReadModels
-from projections.runner import ProjectionsRunner
 from tests.integration.projections.story import tell
+from tests.views import catch_up_views
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -34,11 +34,7 @@ def booking(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def project(database_url: str) -> None:
-    runner = ProjectionsRunner(database_url)
-    try:
-        runner.catch_up()
-    finally:
-        runner.close()
+    catch_up_views(database_url)
 
 
 def test_verify_passes_on_live_views_and_fails_naming_a_tampered_row(

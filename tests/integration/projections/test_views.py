@@ -13,17 +13,9 @@ from domain.booking import CONFIRMATION, FREE_CANCELLATION, REMINDER, SESSION_EN
 from projections.database import create_read_engine
 from projections.deadlines import PendingDeadline
 from projections.queries import ReadModels
-from projections.runner import ProjectionsRunner
 from projections.verify import verify_views
 from tests.integration.projections.story import at, tell, tell_until_the_first_confirmation
-
-
-def project(database_url: str) -> int:
-    runner = ProjectionsRunner(database_url)
-    try:
-        return runner.catch_up()
-    finally:
-        runner.close()
+from tests.views import catch_up_views
 
 
 def read_models(database_url: str) -> ReadModels:
@@ -34,7 +26,7 @@ def test_room_details_show_every_session_with_its_state_deadlines_and_last_chang
     database_url: str, service: BookingService, clock: ManualClock
 ) -> None:
     story = tell(service, clock)
-    project(database_url)
+    catch_up_views(database_url)
 
     details = read_models(database_url).room_details(story.room_1, now=at(5, 16))
 
@@ -65,7 +57,7 @@ def test_cancelling_a_confirmed_session_is_free_only_before_free_until(
     database_url: str, service: BookingService, clock: ManualClock
 ) -> None:
     room, _ = tell_until_the_first_confirmation(service, clock)
-    project(database_url)
+    catch_up_views(database_url)
     views = read_models(database_url)
 
     before = views.room_details(room, now=at(4, 9, 59))
@@ -81,7 +73,7 @@ def test_rooms_are_listed_by_member_and_by_provider(
     database_url: str, service: BookingService, clock: ManualClock
 ) -> None:
     story = tell(service, clock)
-    project(database_url)
+    catch_up_views(database_url)
     views = read_models(database_url)
 
     assert [r["room_id"] for r in views.rooms_of_member("m1")] == [story.room_1]
@@ -94,7 +86,7 @@ def test_credit_balances_count_each_state_by_source(
     database_url: str, service: BookingService, clock: ManualClock
 ) -> None:
     tell(service, clock)
-    project(database_url)
+    catch_up_views(database_url)
     views = read_models(database_url)
 
     m1 = views.credit_balances("m1")
@@ -123,7 +115,7 @@ def test_pending_deadlines_keep_only_the_current_ones(
     database_url: str, service: BookingService, clock: ManualClock
 ) -> None:
     story = tell(service, clock)
-    project(database_url)
+    catch_up_views(database_url)
     views = read_models(database_url)
 
     assert views.pending_deadlines() == [
@@ -139,7 +131,7 @@ def test_a_confirmation_replaces_the_confirmation_deadline_by_the_session_end(
     database_url: str, service: BookingService, clock: ManualClock
 ) -> None:
     _, booking = tell_until_the_first_confirmation(service, clock)
-    project(database_url)
+    catch_up_views(database_url)
 
     assert read_models(database_url).pending_deadlines() == [
         PendingDeadline(booking, FREE_CANCELLATION, at(4, 10), 2),
@@ -152,7 +144,7 @@ def test_views_agree_with_the_aggregates_they_were_built_from(
     database_url: str, service: BookingService, clock: ManualClock
 ) -> None:
     story = tell(service, clock)
-    project(database_url)
+    catch_up_views(database_url)
     views = read_models(database_url)
 
     expected = sorted(
@@ -177,12 +169,12 @@ def test_positions_reach_the_last_command_and_projecting_again_applies_nothing(
     tell(service, clock)
     last = service.add_credits("m2", "purchase", 1, "order-m2")["position"]
 
-    assert project(database_url) > 0
+    assert catch_up_views(database_url) > 0
     views = read_models(database_url)
 
     assert views.wait_for(last, timeout=5.0)
     assert set(views.positions().values()) == {last}
-    assert project(database_url) == 0
+    assert catch_up_views(database_url) == 0
     assert verify_views(database_url) == []
 
 
@@ -198,11 +190,7 @@ def test_a_pending_session_past_its_confirmation_deadline_reads_expired_before_t
         booking = service.reserve_session(room, "2026-03-05T10:00:00Z", 30, "video", actor="member:m1")
     finally:
         service.close()
-    runner = ProjectionsRunner(database_url)
-    try:
-        runner.catch_up()
-    finally:
-        runner.close()
+    catch_up_views(database_url)
     views = ReadModels(create_read_engine(database_url))
     confirm_by = datetime.fromisoformat(booking["confirm_by"])
 

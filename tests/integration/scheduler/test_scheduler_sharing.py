@@ -16,12 +16,12 @@ from commands.storage import event_store_env
 from domain.policy import Policy
 from projections.database import create_read_engine
 from projections.queries import ReadModels
-from projections.runner import ProjectionsRunner
 from scheduler.heartbeat import Heartbeat, live_window
 from scheduler.process import DeadlineScheduler
 from scheduler.share import owner
 from tests.integration.scheduler.deployment import ALL_DAY_UTC
 from tests.polling import wait_until
+from tests.views import catch_up_views
 
 pytestmark = pytest.mark.postgres
 
@@ -58,11 +58,7 @@ def book_many(url: str, clock: ManualClock) -> list[str]:
             )
     finally:
         service.close()
-    runner = ProjectionsRunner(url)
-    try:
-        runner.catch_up()
-    finally:
-        runner.close()
+    catch_up_views(url)
     return made
 
 
