@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from commands.storage import PoolBudget
+from projections.collector import collecting_rarely
 from projections.runner import ProjectionsRunner
 from projections.tracking import Stall
 
@@ -38,7 +39,8 @@ def rebuild_views(
         head = runner.log.head()
         if on_start is not None:
             on_start(head)
-        replayed = runner.catch_up(stop_at=head, on_progress=on_progress)
+        with collecting_rarely():
+            replayed = runner.catch_up(stop_at=head, on_progress=on_progress)
         if stalled is not None:
             stalled.update(runner.stalled)
         return replayed

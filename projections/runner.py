@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -71,6 +72,25 @@ class Unreadable:
 
     def __init__(self, error: Exception) -> None:
         self.error = error
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Notifications read after a position, and their events decoded (those of topics a view
+    handles; ``Unreadable`` in place of any that cannot be decoded, listed in ``unreadable``).
+    Every id up to ``last`` was read: a rebuild reads only the topics its views apply, so the
+    notifications may end before ``last``."""
+
+    notifications: Sequence[Notification]
+    events: dict[int, Any]
+    last: int
+    unreadable: frozenset[int]
+
+    def events_of(self, notifications: Sequence[Notification]) -> list[Any]:
+        return [self.events[n.id] for n in notifications]
+
+    def any_unreadable(self, notifications: Sequence[Notification]) -> bool:
+        return bool(self.unreadable) and any(n.id in self.unreadable for n in notifications)
 
 
 class ProjectionsRunner:
@@ -120,9 +140,7 @@ class ProjectionsRunner:
         self._known: dict[str, int] = {}  # view name -> position, as last written by this runner
         self.at_head = False  # the last catch_up read up to the head of the log
         self._reader: ThreadPoolExecutor | None = None
-        self._ahead: tuple[int, int | None, Future[tuple[Sequence[Notification], dict[int, Any]]]] | None = (
-            None
-        )
+        self._ahead: tuple[int, int | None, Future[Batch]] | None = None
         self.wakeup = Wakeup(self.log.app.recorder)
 
     def catch_up(
@@ -131,7 +149,8 @@ class ProjectionsRunner:
         on_progress: Callable[[int], None] | None = None,
         stop: threading.Event | None = None,
     ) -> int:
-        """Apply everything recorded so far (up to ``stop_at``); return the events applied.
+        """Apply everything recorded so far (up to ``stop_at``); return how far the views moved
+        (in notification ids: the events read, where PostgreSQL skipped no id).
 
         A view that cannot apply an event (deleted predecessor, unreadable row, a bug) stalls:
         it keeps everything before that event, the stall is logged and recorded, and the
@@ -152,19 +171,15 @@ class ProjectionsRunner:
             start = min(positions)
             if stop_at is not None and start >= stop_at:
                 break
-            notifications, events = self._read(start, stop_at)
-            if not notifications:
+            batch = self._read(start, stop_at)
+            notifications, last = batch.notifications, batch.last
+            if last <= start:
                 self.at_head = True
                 break
-            last = notifications[-1].id
             if len(notifications) == self.batch_size and (stop_at is None or last < stop_at):
                 self._read_ahead(last, stop_at)
             work = [
-                (
-                    view,
-                    position,
-                    [n for n in notifications if n.id > position and n.topic in view.handled_topics],
-                )
+                (view, position, _handled_by(view, position, notifications))
                 for view, position in zip(active, positions, strict=True)
                 if position < last
             ]
@@ -174,8 +189,8 @@ class ProjectionsRunner:
             # since a transaction's fixed cost is most of its work; a full one (catching up) view
             # by view, where that cost is negligible and racing runners interleave per view.
             short = len(notifications) < self.batch_size
-            if not (short and self._apply_together(work, last, events)):
-                reached = [(v, p, mine) for v, p, mine in work if self._apply_alone(v, p, last, mine, events)]
+            if not (short and self._apply_together(work, last, batch)):
+                reached = [(v, p, mine) for v, p, mine in work if self._apply_alone(v, p, last, mine, batch)]
                 complete, work = len(reached) == len(work), reached
             else:
                 complete = True
@@ -183,7 +198,7 @@ class ProjectionsRunner:
             for view, position, _ in work:
                 self._forget_stall(view)
                 self._known[view.view.view_name] = last
-                advanced = max(advanced, sum(1 for n in notifications if n.id > position))
+                advanced = max(advanced, last - position)
             applied += advanced
             if on_progress is not None and advanced:
                 on_progress(advanced)
@@ -193,7 +208,7 @@ class ProjectionsRunner:
         return applied
 
     def _apply_together(
-        self, work: Sequence[tuple[View, int, list[Notification]]], last: int, events: dict[int, Any]
+        self, work: Sequence[tuple[View, int, list[Notification]]], last: int, batch: Batch
     ) -> bool:
         """Apply the batch to every view in one transaction (one BEGIN, position UPDATE and COMMIT
         for all, instead of one each); False, with nothing written, if any view could not (it
@@ -201,12 +216,12 @@ class ProjectionsRunner:
         so that one view's trouble never holds the others back."""
         if not work:
             return True
-        if any(isinstance(events[n.id], Unreadable) for _, _, mine in work for n in mine):
+        if any(batch.any_unreadable(mine) for _, _, mine in work):
             return False
         try:
             with claim_together([(view.view, position) for view, position, _ in work], last):
                 for view, position, mine in work:
-                    view.apply_batch(position, last, [events[n.id] for n in mine])
+                    view.apply_batch(position, last, batch.events_of(mine))
         except TRANSIENT_ERRORS:
             raise
         except Exception:
@@ -215,34 +230,43 @@ class ProjectionsRunner:
         return True
 
     def _apply_alone(
-        self, view: View, position: int, last: int, mine: Sequence[Notification], events: dict[int, Any]
+        self, view: View, position: int, last: int, mine: Sequence[Notification], batch: Batch
     ) -> bool:
         """Apply the batch to one view in a transaction of its own; True if it reached ``last``."""
         try:
-            if any(isinstance(events[n.id], Unreadable) for n in mine):
+            if batch.any_unreadable(mine):
                 raise ViewCannotApply
-            view.apply_batch(position, last, [events[n.id] for n in mine])
+            view.apply_batch(position, last, batch.events_of(mine))
         except PositionMoved:
             log.debug("view %s moved under us; re-reading its position", view.view.view_name)
             return False
         except TRANSIENT_ERRORS:
             raise
         except Exception:
-            return self._apply_one_by_one(view, position, last, mine, events)
+            return self._apply_one_by_one(view, position, last, mine, batch.events)
         return True
 
-    def _read(self, start: int, stop_at: int | None) -> tuple[Sequence[Notification], dict[int, Any]]:
-        """The batch after ``start``, and its events decoded (those of topics a view handles)."""
+    def _read(self, start: int, stop_at: int | None) -> Batch:
+        """The batch after ``start``."""
         ahead, self._ahead = self._ahead, None
         if ahead is not None and ahead[:2] == (start, stop_at):
             return ahead[2].result()
         return self._read_and_decode(start, stop_at)
 
-    def _read_and_decode(
-        self, start: int, stop_at: int | None
-    ) -> tuple[Sequence[Notification], dict[int, Any]]:
-        notifications = self.log.read(start, self.batch_size, stop=stop_at)
-        return notifications, {n.id: self._decode(n) for n in notifications if n.topic in self._topics}
+    def _read_and_decode(self, start: int, stop_at: int | None) -> Batch:
+        """Up to a batch of notifications after ``start``. Up to a ``stop_at`` (a rebuild, a
+        verify), only those of topics a view handles are read, and a shorter batch means that
+        every id up to ``stop_at`` was read; following the head, every notification is read, so
+        that the positions move past the others too."""
+        topics = self._topics if stop_at is not None else None
+        notifications = self.log.read(start, self.batch_size, stop=stop_at, topics=topics)
+        if stop_at is not None and len(notifications) < self.batch_size:
+            last = stop_at
+        else:
+            last = notifications[-1].id if notifications else start
+        events = {n.id: self._decode(n) for n in notifications if n.topic in self._topics}
+        unreadable = frozenset(i for i, event in events.items() if type(event) is Unreadable)
+        return Batch(notifications, events, last, unreadable)
 
     def _read_ahead(self, after: int, stop_at: int | None) -> None:
         """Start reading and decoding the batch after ``after`` in the background, while this one is
@@ -368,3 +392,11 @@ class ProjectionsRunner:
         if self._own_service:
             self.log.app.close()
         self.engine.dispose()
+
+
+def _handled_by(view: View, position: int, notifications: Sequence[Notification]) -> list[Notification]:
+    """The notifications above ``position`` of topics ``view`` handles."""
+    topics = view.handled_topics
+    if notifications and notifications[0].id > position:  # the usual case: all of them are above
+        return [n for n in notifications if n.topic in topics]
+    return [n for n in notifications if n.id > position and n.topic in topics]

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from commands.storage import PoolBudget
 from projections.catalog import VIEW_NAMES, drop_views
+from projections.collector import collecting_rarely
 from projections.runner import ProjectionsRunner
 from projections.view import View
 
@@ -102,7 +103,8 @@ def _catch_up_one(runner: ProjectionsRunner, view: View, position: int) -> None:
     others = [v for v in runner.views if v is not view]
     runner.views = [view]
     try:
-        runner.catch_up(stop_at=position)
+        with collecting_rarely():
+            runner.catch_up(stop_at=position)
     finally:
         runner.views = [view, *others]
 

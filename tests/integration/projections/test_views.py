@@ -13,8 +13,9 @@ from domain.booking import CONFIRMATION, FREE_CANCELLATION, REMINDER, SESSION_EN
 from projections.database import create_read_engine
 from projections.deadlines import PendingDeadline
 from projections.queries import ReadModels
+from projections.rebuild import rebuild_views
 from projections.verify import verify_views
-from tests.integration.projections.story import at, tell, tell_until_the_first_confirmation
+from tests.integration.projections.story import AVAILABILITY, at, tell, tell_until_the_first_confirmation
 from tests.views import catch_up_views
 
 
@@ -202,3 +203,20 @@ def test_a_pending_session_past_its_confirmation_deadline_reads_expired_before_t
     assert at["sessions"][0]["status"] == "expired"  # true at that instant, recorded or not
     assert at["sessions"][0]["allowed_actions"] == []
     assert at["sessions"][0]["change_is_free"] is False
+
+
+def test_a_rebuild_reaches_the_head_though_the_last_events_are_of_no_view(
+    database_url: str, service: BookingService, clock: ManualClock
+) -> None:
+    """A rebuild reads only the topics its views apply; the positions still reach the head."""
+    tell(service, clock)
+    catch_up_views(database_url)
+    before = read_models(database_url)
+    rooms_before = before.rooms_of_member("m1")
+    last = service.publish_availability("p1", AVAILABILITY, actor="provider:p1")["position"]  # no view's
+
+    assert rebuild_views(database_url, batch_size=3) == last
+    views = read_models(database_url)
+    assert set(views.positions().values()) == {last}
+    assert views.rooms_of_member("m1") == rooms_before
+    assert verify_views(database_url) == []

@@ -3,9 +3,12 @@ and transcoder only)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from eventsourcing.application import Application
+from eventsourcing.persistence import MapperDeserialisationError
 
 from commands.chain import ChainedMapper, link, seal, unseal
 from domain.actors import Actor
@@ -69,3 +72,25 @@ def test_after_a_read_the_next_link_follows_the_event_read_not_a_stale_one() -> 
         unseal(first.state).link or "", saved.originator_id, 2, saved.topic, unsealed.state
     )
     assert unsealed.link != unseal(lost.state).link
+
+
+def test_a_reader_decodes_sealed_and_unsealed_states_to_the_events_written() -> None:
+    chained = mapper()
+    account = CreditAccount.open("maya", NOW)
+    account.add("purchase", 2, "order-1", Actor("member", "maya"), NOW)
+    events = account.collect_events()
+    stored = [chained.to_stored_event(e) for e in events]
+    unsealed = [replace(row, state=unseal(row.state).state) for row in stored]
+    for rows in (stored, unsealed):
+        assert [vars(chained.read_domain_event(row)) for row in rows] == [vars(e) for e in events]
+
+
+def test_a_reader_decodes_a_state_not_as_the_encoder_writes_it_the_transcoders_way() -> None:
+    chained = mapper()
+    event = CreditAccount.open("maya", NOW).collect_events()[0]
+    row = chained.to_stored_event(event)
+    spaced = replace(row, state=row.state[:-1] + b" }\n")
+    assert vars(chained.read_domain_event(spaced)) == vars(event)
+    for broken in (row.state[:-1], b"\xff"):
+        with pytest.raises(MapperDeserialisationError):
+            chained.read_domain_event(replace(row, state=broken))
