@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from domain.credits import CREDIT_MOVES, SOURCES, CreditAccount
 from projections.buffer import CHUNK, RowBuffer, insert_rows
-from projections.view import Handler, View, created_in
+from projections.view import Handler, View
 
 CACHE_LIMIT = 200_000
 COUNTS = ("available", "held", "consumed", "forfeited", "restored")
@@ -59,8 +59,8 @@ class CreditBalances(View):
 
     def prefetch(self, conn: sa.Connection, events: Sequence[Any]) -> None:
         """Each account of the batch with its member's balances: one statement, not two, per chunk."""
-        opened = created_in(events, CreditAccount.AccountOpened)
-        wanted = sorted({str(e.originator_id) for e in events} - opened)
+        opened = self.created_in(events, CreditAccount.AccountOpened)
+        wanted = sorted({self.aggregate_id(e) for e in events} - opened)
         accounts, _, balances = self.tables
         for start in range(0, len(wanted), CHUNK):
             chunk = wanted[start : start + CHUNK]
@@ -86,7 +86,7 @@ class CreditBalances(View):
         self.balances.flush(conn)
 
     def account_opened(self, conn: sa.Connection, event: CreditAccount.AccountOpened) -> None:
-        account_id = str(event.originator_id)
+        account_id = self.aggregate_id(event)
         self.accounts.create(
             account_id, [{"account_id": account_id, "member_id": event.member_id, "credits": 0}]
         )
@@ -96,7 +96,7 @@ class CreditBalances(View):
         )
 
     def credits_added(self, conn: sa.Connection, event: CreditAccount.CreditsAdded) -> None:
-        account = self._account(conn, str(event.originator_id))
+        account = self._account(conn, self.aggregate_id(event))
         member_id, first = account["member_id"], account["credits"] + 1
         for number in range(first, first + event.count):
             credit = {"member_id": member_id, "credit_id": f"c{number}", "source": event.source}
@@ -107,7 +107,7 @@ class CreditBalances(View):
         self._change(conn, member_id, event.source, available=event.count)
 
     def credit_moved(self, conn: sa.Connection, event: Any) -> None:
-        member_id = self._account(conn, str(event.originator_id))["member_id"]
+        member_id = self._account(conn, self.aggregate_id(event))["member_id"]
         before, after = MOVES[type(event)]
         changes = {before: -1, after: 1}
         if isinstance(event, CreditAccount.CreditRestored):

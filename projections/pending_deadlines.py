@@ -19,7 +19,7 @@ from domain.booking import PENDING, Booking, current_deadlines, reminder_due
 from domain.policy import Policy
 from projections.buffer import RowBuffer
 from projections.room_details import BOOKING_CHANGES, STATUS_AFTER
-from projections.view import Handler, View, created_in
+from projections.view import Handler, View
 
 
 class PendingDeadlines(View):
@@ -36,8 +36,8 @@ class PendingDeadlines(View):
         self.deadlines = RowBuffer(self.tables[1], "booking_id", bulk=self.bulk)
 
     def prefetch(self, conn: sa.Connection, events: Sequence[Any]) -> None:
-        changed = {str(e.originator_id) for e in events if type(e) in BOOKING_CHANGES}
-        self.bookings.prefetch(conn, changed - created_in(events, Booking.SessionReserved))
+        changed = {self.aggregate_id(e) for e in events if type(e) in BOOKING_CHANGES}
+        self.bookings.prefetch(conn, changed - self.created_in(events, Booking.SessionReserved))
 
     def flush(self, conn: sa.Connection) -> None:
         for booking_id in self.bookings.touched:
@@ -71,7 +71,7 @@ class PendingDeadlines(View):
         policy = Policy.recorded(event.policy_version, event.policy)
         lead = policy.reminder_lead
         state = {
-            "booking_id": str(event.originator_id),
+            "booking_id": self.aggregate_id(event),
             "status": PENDING,
             "confirm_by": event.confirm_by,
             "free_until": event.free_until,
@@ -85,7 +85,7 @@ class PendingDeadlines(View):
         self.bookings.create(state["booking_id"], [state])
 
     def booking_changed(self, conn: sa.Connection, event: Any) -> None:
-        booking_id = str(event.originator_id)
+        booking_id = self.aggregate_id(event)
         state = self.bookings.one(conn, booking_id)
         if state is None:
             raise LookupError(f"{type(event).__name__} for booking {booking_id} before its reservation")

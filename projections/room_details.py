@@ -24,7 +24,7 @@ from domain.booking import (
 )
 from domain.room import Room
 from projections.buffer import RowBuffer
-from projections.view import Handler, View, created_in
+from projections.view import Handler, View
 
 STATUS_AFTER: dict[type, str] = {
     Booking.ProviderConfirmed: CONFIRMED,
@@ -60,12 +60,12 @@ class RoomDetails(View):
         self.sessions = RowBuffer(self.tables[1], "booking_id", bulk=self.bulk)
 
     def prefetch(self, conn: sa.Connection, events: Sequence[Any]) -> None:
-        reserved = created_in(events, Booking.SessionReserved)
-        changed = {str(e.originator_id) for e in events if type(e) in BOOKING_CHANGES}
+        reserved = self.created_in(events, Booking.SessionReserved)
+        changed = {self.aggregate_id(e) for e in events if type(e) in BOOKING_CHANGES}
         self.sessions.prefetch(conn, changed - reserved)
         rooms = {e.room_id for e in events if isinstance(e, Booking.SessionReserved)}
         rooms.update(row["room_id"] for rows in self.sessions.rows.values() for row in rows)
-        self.rooms.prefetch(conn, rooms - created_in(events, Room.RoomOpened))
+        self.rooms.prefetch(conn, rooms - self.created_in(events, Room.RoomOpened))
 
     def flush(self, conn: sa.Connection) -> None:
         self.rooms.flush(conn)
@@ -73,7 +73,7 @@ class RoomDetails(View):
 
     def room_opened(self, conn: sa.Connection, event: Room.RoomOpened) -> None:
         room = {
-            "room_id": str(event.originator_id),
+            "room_id": self.aggregate_id(event),
             "member_id": event.member_id,
             "provider_id": event.provider_id,
             "opened_at": event.timestamp,
@@ -84,7 +84,7 @@ class RoomDetails(View):
 
     def session_reserved(self, conn: sa.Connection, event: Booking.SessionReserved) -> None:
         session = {
-            "booking_id": str(event.originator_id),
+            "booking_id": self.aggregate_id(event),
             "room_id": event.room_id,
             "member_id": event.member_id,
             "provider_id": event.provider_id,
@@ -105,7 +105,7 @@ class RoomDetails(View):
         self._room_changed(conn, event.room_id, event)
 
     def session_changed(self, conn: sa.Connection, event: Any) -> None:
-        booking_id = str(event.originator_id)
+        booking_id = self.aggregate_id(event)
         session = self.sessions.one(conn, booking_id)
         if session is None:
             raise LookupError(f"{type(event).__name__} for booking {booking_id} before its reservation")

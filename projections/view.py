@@ -24,13 +24,6 @@ from projections.tracking import ViewRecorder
 Handler = Callable[[sa.Connection, Any], None]
 
 
-def created_in(events: Sequence[Any], creation: type[Any]) -> set[str]:
-    """The ids of the aggregates that a ``creation`` event in ``events`` starts. An aggregate's
-    first event is recorded once per id, so nothing of theirs can be stored before this batch:
-    prefetching them would only read nothing."""
-    return {str(e.originator_id) for e in events if isinstance(e, creation)}
-
-
 class View(Projection[ViewRecorder]):
     name: str = ""
     bulk = False
@@ -42,6 +35,7 @@ class View(Projection[ViewRecorder]):
         self.tables = tuple(tables)
         self._handlers = self.handlers()
         self.handled_topics = frozenset(get_topic(cls) for cls in self._handlers)
+        self._ids: dict[int, str] = {}  # id() of each event of the batch -> its aggregate's id
 
     def handlers(self) -> Mapping[type, Handler]:
         """The event classes this view applies, each with its handler."""
@@ -59,6 +53,7 @@ class View(Projection[ViewRecorder]):
 
     def write_batch(self, conn: sa.Connection, events: Sequence[Any]) -> None:
         """Apply ``events`` on ``conn``, whose transaction has claimed the position."""
+        self._ids = {id(event): str(event.originator_id) for event in events}
         self.start_batch()
         self.prefetch(conn, events)
         for event in events:
@@ -68,6 +63,18 @@ class View(Projection[ViewRecorder]):
             return
         with batched(conn):
             self.flush(conn)
+
+    def aggregate_id(self, event: Any) -> str:
+        """The id of the aggregate ``event`` belongs to, as text: made once per event of a batch,
+        since the prefetch and the handlers each need it and ``str`` of a UUID costs more than a
+        handler's own work (a tenth of a rebuild's CPU when each made its own)."""
+        return self._ids[id(event)]
+
+    def created_in(self, events: Sequence[Any], creation: type[Any]) -> set[str]:
+        """The ids of the aggregates that a ``creation`` event in ``events`` starts. An aggregate's
+        first event is recorded once per id, so nothing of theirs can be stored before this batch:
+        prefetching them would only read nothing."""
+        return {self.aggregate_id(e) for e in events if isinstance(e, creation)}
 
     def start_batch(self) -> None:
         """Make fresh buffers for one transaction."""
