@@ -192,7 +192,9 @@ class SealedStateReader(Transcoder):
     def __init__(self, transcoder: Transcoder) -> None:
         self._transcoder = transcoder
         decoder = getattr(transcoder, "decoder", None)
-        self._scan = decoder.scan_once if isinstance(decoder, json.JSONDecoder) else None
+        self._scan: Callable[[str, int], tuple[Any, int]] | None = (
+            getattr(decoder, "scan_once", None) if isinstance(decoder, json.JSONDecoder) else None
+        )
 
     def encode(self, obj: Any) -> bytes:
         raise NotImplementedError("a reader of stored states never encodes")

@@ -26,6 +26,10 @@ from projections.view import View
 
 VIEW_NAMES = (RoomDetails.name, CreditBalances.name, PendingDeadlines.name)
 
+REPLAY_GROUPS = ((RoomDetails.name, PendingDeadlines.name), (CreditBalances.name,))
+"""Views that apply the same events (a booking's), replayed by one process in a rebuild so that
+each event is decoded once; the credit balances apply only the credit accounts' events."""
+
 
 def build_views(engine: sa.Engine, prefix: str = "", names: Sequence[str] | None = None) -> list[View]:
     """The named views (all by default), their tables created and tracking rows present."""
