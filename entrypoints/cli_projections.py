@@ -18,7 +18,7 @@ from types import FrameType
 from tqdm import tqdm
 
 from entrypoints.bootstrap import Booted, boot
-from entrypoints.cli_arguments import positive_seconds
+from entrypoints.cli_arguments import at_least_one, positive_seconds
 from entrypoints.settings import Settings
 from projections.catalog import VIEW_NAMES
 from projections.rebuild import rebuild_views
@@ -50,6 +50,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     rebuild = subparsers.add_parser("rebuild", help="rebuild a view (or all) from the events")
     rebuild.add_argument("name", nargs="?", choices=VIEW_NAMES, help="the view; all when omitted")
+    rebuild.add_argument(
+        "--processes",
+        type=at_least_one,
+        help="on PostgreSQL, at most this many processes replay the views (default: one per core)",
+    )
     rebuild.set_defaults(func=run_rebuild)
 
     verify = subparsers.add_parser("verify", help="rebuild every view aside and report differences")
@@ -135,6 +140,7 @@ def run_rebuild(args: argparse.Namespace) -> int:
             on_progress=bar.update,
             pools=settings.pools,
             stalled=stalled,
+            processes=args.processes,
         )
     finally:
         bar.close()
