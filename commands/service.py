@@ -20,7 +20,7 @@ from uuid import UUID
 
 import eventsourcing.postgres
 import psycopg_pool
-from eventsourcing.application import Application, ProcessingEvent, project_aggregate
+from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
     InfrastructureFactory,
@@ -399,7 +399,7 @@ class BookingService(Application[UUID]):
             if snapshot is not None and snapshot_store is not None:
                 start = [snapshot_store.mapper.to_domain_event(snapshot)]
                 events = [e for e in events if e.originator_version > snapshot.originator_version]
-            aggregate = project_aggregate(None, chain(start, events))
+            aggregate = replayed(None, chain(start, events))
             if isinstance(aggregate, cls):
                 self._cache.put(aggregate)
                 loaded.append(aggregate)
@@ -605,7 +605,7 @@ class BookingService(Application[UUID]):
             return aggregate
         new_events = list(self.events.get(uuid, gt=aggregate.version))
         if new_events:
-            aggregate = cast(A, project_aggregate(aggregate, new_events))
+            aggregate = cast(A, replayed(aggregate, new_events))
             self._cache.put(private_copy(aggregate))
         return aggregate
 
@@ -615,7 +615,7 @@ class BookingService(Application[UUID]):
         if self.snapshots is not None and cls in self.snapshotting_intervals:
             snapshots = list(self.snapshots.get(uuid, desc=True, limit=1, lte=version))
         gt = snapshots[0].originator_version if snapshots else None
-        aggregate = project_aggregate(None, chain(snapshots, self.events.get(uuid, gt=gt, lte=version)))
+        aggregate = replayed(None, chain(snapshots, self.events.get(uuid, gt=gt, lte=version)))
         return aggregate if isinstance(aggregate, cls) else None
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
@@ -752,3 +752,13 @@ class _Loads:
 
 
 __all__ = ["SCHEDULER", "BookingService", "booking_outcome"]
+
+
+def replayed(aggregate: Any, events: Iterable[Any]) -> Any:
+    """The aggregate after ``events``, as the library's ``project_aggregate`` makes it, without
+    its check that each event fits a runtime-checkable protocol: such an ``isinstance`` inspects
+    the protocol's members on every call, a tenth of a deadline's CPU when the scheduler loads
+    the bookings falling due."""
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
