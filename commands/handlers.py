@@ -12,7 +12,7 @@ from eventsourcing.domain import Aggregate
 
 from commands import messages as m
 from domain.actors import Actor
-from domain.booking import Booking
+from domain.booking import Booking, needs_ledger
 from domain.credit_reference import CreditReference
 from domain.credits import check_addition
 from domain.room import Room
@@ -158,6 +158,10 @@ def revoke_forfeit(service: BookingService, c: m.RevokeForfeit, now: datetime) -
 
 @handles(m.RecordDeadline)
 def record_deadline(service: BookingService, c: m.RecordDeadline, now: datetime) -> Decided:
+    if not needs_ledger(c.kind):  # nothing read that the decision does not need
+        booking = service._load(Booking, c.booking_id, "booking")
+        recorded = booking.record_deadline(c.kind, c.due, None, None, now)
+        return [booking], {**booking_outcome(booking), "recorded": recorded}
     booking, account, calendar = service._booking_with_ledger(c.booking_id, now, settle=False)
     recorded = booking.record_deadline(c.kind, c.due, account, calendar, now)
     return [booking, account, calendar], {**booking_outcome(booking), "recorded": recorded}

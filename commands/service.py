@@ -12,7 +12,7 @@ import contextlib
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from datetime import datetime, timedelta
 from itertools import chain
 from typing import Any, ClassVar, TypeVar, cast
@@ -42,7 +42,7 @@ from commands.messages import Command
 from commands.recorder import select_streams, streams_moved
 from commands.storage import PoolBudget, event_store_env
 from domain.actors import SCHEDULER, Actor
-from domain.booking import Booking
+from domain.booking import Booking, needs_ledger
 from domain.calendar import ProviderCalendar, check_length
 from domain.credits import CreditAccount
 from domain.errors import BookingError, ConcurrencyConflict, InvalidInput, NotFound
@@ -290,7 +290,10 @@ class BookingService(Application[UUID]):
         pending = list(range(len(deadlines)))
         for _ in range(2):  # a version conflict: once more, on what the conflict evicted, read anew
             with contextlib.suppress(Exception):  # only an optimisation: decisions read what is not cached
-                self.warm_up(deadlines[index][0] for index in pending)
+                wanted = [deadlines[index] for index in pending]
+                self.warm_up(
+                    [d[0] for d in wanted], with_ledgers={d[0] for d in wanted if needs_ledger(d[1])}
+                )
             decided: list[_Decided] = []
             touched: set[UUID] = set()
             for index in pending:
@@ -349,9 +352,10 @@ class BookingService(Application[UUID]):
             self.command_counts.outcome(one.command, ACCEPTED)
         return current
 
-    def warm_up(self, booking_ids: Iterable[str]) -> int:
+    def warm_up(self, booking_ids: Iterable[str], with_ledgers: Container[str] | None = None) -> int:
         """Read these bookings, then their members' credit accounts and their providers'
-        calendars, into the cache, many streams per query (two round trips on PostgreSQL),
+        calendars (only those of ``with_ledgers`` if given: a deadline that moves no credit
+        needs neither), into the cache, many streams per query (two round trips on PostgreSQL),
         so that commands on them start warm: ``record_deadlines`` calls it for a group of
         due deadlines, each of which would otherwise read three streams one by one before its
         one write. What is cached already is not read again (a stale copy is caught at save,
@@ -373,7 +377,7 @@ class BookingService(Application[UUID]):
         read = self._read_into_cache(wanted)
         ledgers: dict[UUID, type[Aggregate]] = {}
         for booking in [*bookings, *read]:
-            if isinstance(booking, Booking):
+            if isinstance(booking, Booking) and (with_ledgers is None or str(booking.id) in with_ledgers):
                 ledgers[CreditAccount.id_for(booking.member_id)] = CreditAccount
                 ledgers[ProviderCalendar.id_for(booking.provider_id)] = ProviderCalendar
         uncached = {i: cls for i, cls in ledgers.items() if self._cache.get(i) is None}

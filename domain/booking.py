@@ -56,6 +56,16 @@ FREE_CANCELLATION = "free_cancellation"
 SESSION_END = "session_end"
 REMINDER = "reminder"
 DEADLINE_KINDS = (CONFIRMATION, FREE_CANCELLATION, SESSION_END, REMINDER)
+
+
+def needs_ledger(kind: str) -> bool:
+    """Whether recording a deadline of ``kind`` may move a credit or free a slot, and so needs
+    the member's credit account and the provider's calendar (an expiry gives both back, a
+    session's end consumes the credit); a free-cancellation close or a reminder touches the
+    booking alone."""
+    return kind in (CONFIRMATION, SESSION_END)
+
+
 NO_CONSEQUENCE = (FREE_CANCELLATION, REMINDER)
 """Deadlines whose events change no state and move no credit."""
 
@@ -417,23 +427,22 @@ class Booking(Aggregate):
         self,
         kind: str,
         due: datetime,
-        account: CreditAccount,
-        calendar: ProviderCalendar,
+        account: CreditAccount | None,
+        calendar: ProviderCalendar | None,
         now: datetime,
     ) -> bool:
         """Record a deadline event if ``due`` is still this booking's deadline of ``kind``.
 
         Returns False (and records nothing) for a stale, early or already recorded deadline:
-        that is what makes a repeated or racing scheduler harmless.
+        that is what makes a repeated or racing scheduler harmless. ``account`` and ``calendar``
+        may be None for a kind that moves no credit and frees no slot (``needs_ledger``).
         """
         if not self.deadline_is_current(kind, due) or now < due:
             return False
-        if kind == CONFIRMATION:
-            self.trigger_event(self.ConfirmationExpired, due=due, actor=str(SCHEDULER), timestamp=now)
-            self._give_back(account, calendar, SCHEDULER, now)
-        elif kind == FREE_CANCELLATION:
+        if kind == FREE_CANCELLATION:
             self.trigger_event(self.FreeCancellationClosed, due=due, actor=str(SCHEDULER), timestamp=now)
-        elif kind == REMINDER:
+            return True
+        if kind == REMINDER:
             self.trigger_event(
                 self.SessionReminderDue,
                 due=due,
@@ -441,6 +450,14 @@ class Booking(Aggregate):
                 actor=str(SCHEDULER),
                 timestamp=now,
             )
+            return True
+        if account is None or calendar is None:
+            raise ValueError(
+                f"recording a {kind} deadline needs the member's account and the provider's calendar"
+            )
+        if kind == CONFIRMATION:
+            self.trigger_event(self.ConfirmationExpired, due=due, actor=str(SCHEDULER), timestamp=now)
+            self._give_back(account, calendar, SCHEDULER, now)
         elif self.joined_at is not None:
             self._complete(account, SCHEDULER, now)
         else:

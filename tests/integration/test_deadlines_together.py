@@ -28,7 +28,7 @@ class NoWarming(BookingService):
 
     name = BookingService.name  # the library names a subclass's tables after it otherwise
 
-    def warm_up(self, booking_ids: Any) -> int:
+    def warm_up(self, booking_ids: Any, with_ledgers: Any = None) -> int:
         return 0
 
 

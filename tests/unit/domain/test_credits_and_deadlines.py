@@ -21,6 +21,7 @@ from domain.booking import (
     REMINDER,
     SESSION_END,
     Booking,
+    needs_ledger,
 )
 from domain.credits import CreditAccount
 from domain.policy import Policy
@@ -193,6 +194,25 @@ def test_the_free_cancellation_close_is_recorded_and_changes_no_decision() -> No
         (REMINDER, booking.reminder_due),
         (SESSION_END, booking.session_end_due),
     ]
+
+
+@pytest.mark.parametrize("kind", DEADLINE_KINDS)
+def test_only_an_expiry_or_a_sessions_end_needs_the_account_and_the_calendar(kind: str) -> None:
+    world, booking, account = reserved() if kind == CONFIRMATION else confirmed()
+    due = dict(booking.pending_deadlines())[kind]
+    world.collect_all(booking)
+    if needs_ledger(kind):
+        with pytest.raises(ValueError, match="needs the member's account"):
+            booking.record_deadline(kind, due, None, None, due)
+        assert booking.pending_events == []  # a refusal records nothing
+        assert booking.record_deadline(kind, due, account, world.calendar, due)
+        assert account.pending_events != []  # the credit moved
+    else:
+        assert booking.record_deadline(kind, due, None, None, due)
+        assert [type(e) for e in booking.pending_events] == [
+            Booking.FreeCancellationClosed if kind == FREE_CANCELLATION else Booking.SessionReminderDue
+        ]
+    assert needs_ledger(kind) == (kind in (CONFIRMATION, SESSION_END))
 
 
 def test_deadlines_made_stale_by_a_reschedule_record_nothing() -> None:
