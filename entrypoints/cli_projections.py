@@ -21,7 +21,7 @@ from entrypoints.bootstrap import Booted, boot
 from entrypoints.cli_arguments import at_least_one, positive_seconds
 from entrypoints.settings import Settings
 from projections.catalog import VIEW_NAMES
-from projections.rebuild import rebuild_views
+from projections.rebuild import RebuildFailed, rebuild_views
 from projections.runner import GATHER, TRANSIENT_ERRORS, ProjectionsRunner
 from projections.tracking import Stall
 from projections.verify import verify_views
@@ -142,6 +142,9 @@ def run_rebuild(args: argparse.Namespace) -> int:
             stalled=stalled,
             processes=args.processes,
         )
+    except RebuildFailed as error:  # a replaying process died or failed; its own log says more
+        print(f"booking: rebuild failed: {error}; run booking rebuild again", file=sys.stderr)
+        return 1
     finally:
         bar.close()
     print(f"rebuilt {', '.join(names or VIEW_NAMES)} from {replayed} events")
