@@ -291,9 +291,8 @@ class BookingService(Application[UUID]):
         for _ in range(2):  # a version conflict: once more, on what the conflict evicted, read anew
             with contextlib.suppress(Exception):  # only an optimisation: decisions read what is not cached
                 wanted = [deadlines[index] for index in pending]
-                self.warm_up(
-                    [d[0] for d in wanted], with_ledgers={d[0] for d in wanted if needs_ledger(d[1])}
-                )
+                ledgers = {booking_id for booking_id, kind, _ in wanted if needs_ledger(kind)}
+                self.warm_up([booking_id for booking_id, _, _ in wanted], with_ledgers=ledgers)
             decided: list[_Decided] = []
             touched: set[UUID] = set()
             for index in pending:

@@ -56,18 +56,15 @@ FREE_CANCELLATION = "free_cancellation"
 SESSION_END = "session_end"
 REMINDER = "reminder"
 DEADLINE_KINDS = (CONFIRMATION, FREE_CANCELLATION, SESSION_END, REMINDER)
+NO_CONSEQUENCE = (FREE_CANCELLATION, REMINDER)
+"""Deadlines whose events change no state and move no credit."""
 
 
 def needs_ledger(kind: str) -> bool:
     """Whether recording a deadline of ``kind`` may move a credit or free a slot, and so needs
     the member's credit account and the provider's calendar (an expiry gives both back, a
-    session's end consumes the credit); a free-cancellation close or a reminder touches the
-    booking alone."""
-    return kind in (CONFIRMATION, SESSION_END)
-
-
-NO_CONSEQUENCE = (FREE_CANCELLATION, REMINDER)
-"""Deadlines whose events change no state and move no credit."""
+    session's end consumes the credit); the others touch the booking alone."""
+    return kind in DEADLINE_KINDS and kind not in NO_CONSEQUENCE
 
 
 def current_deadlines(
