@@ -149,7 +149,9 @@ def _replay_forked(
                 raise RebuildFailed(f"replaying {'+'.join(groups[index])} failed: {rest[0]}")
     finally:
         for child in children:
-            if child.is_alive() and child.pid is not None and len(results) < len(children):
+            if child.pid is None:
+                continue  # never started (starting an earlier one failed)
+            if child.is_alive() and len(results) < len(children):
                 child.terminate()
             child.join()
     stalls: dict[str, Stall] = {}
