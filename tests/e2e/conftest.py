@@ -176,10 +176,13 @@ def api(api_settings: Settings, clock: ManualClock) -> Iterator[Api]:
 
 @pytest.fixture
 def booked(api: Api) -> dict[str, Any]:
-    """A room with availability, one credit, and a pending booking five days ahead at 10:00 UTC."""
+    """A room with availability, one credit, and a pending booking five days ahead at 10:00 UTC,
+    already in the views (so a test may read them without ``?after=``)."""
     room_id = api.open_room()
     api.publish_weekdays()
     api.add_credits(count=1)
     response = api.reserve(room_id, "2026-03-09T10:00:00Z")
     assert response.status_code == 201, response.text
+    seen = api.get(f"/rooms/{room_id}", params={"after": response.json()["position"]})
+    assert seen.status_code == 200, seen.text
     return {"room_id": room_id, **response.json()}
