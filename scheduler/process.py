@@ -2,10 +2,10 @@
 
 What it does. On ``start`` it loads every pending deadline from the pending-deadlines view
 into a :class:`DeadlineBook`, then runs three APScheduler jobs: a *due-poller* that hands
-the deadlines due by the injected clock to one-shot *fire* jobs, a *refresh* that
+the deadlines due by the injected clock to *fires* on a thread pool, a *refresh* that
 reconciles the book with the view for everything due within ``LOOKAHEAD`` (so new, moved
 and cancelled deadlines are picked up within ``refresh_interval``), and a rarer full
-*resync* that keeps far-future deadlines and the pending count honest. A fire job calls
+*resync* that keeps far-future deadlines and the pending count honest. A fire calls
 ``BookingService.record_deadlines`` for its group (see "Groups" below); the booking records
 each event only if that deadline is still current, and the service retries version
 conflicts. That check, not this process, is what makes a stale deadline, a repeated fire, a
@@ -22,15 +22,23 @@ Why one due-poller and not one APScheduler job per deadline.
   moving the list. Reconciling with the view is a set comparison instead of job surgery.
 - Durability needs nothing more: the view is the durable source, re-read on every start,
   so the job store is APScheduler's memory store and no job state is ever pickled.
-APScheduler still does the running: fire jobs run on its thread pool, so a thousand
-deadlines falling due together are recorded concurrently. Every job has
-``misfire_grace_time=None`` (a late job runs late, it is never dropped as missed) and
-``coalesce=True`` (a late interval job runs once, not once per missed interval).
+APScheduler runs those three periodic jobs. Each has ``misfire_grace_time=None`` (a late job
+runs late, it is never dropped as missed), ``coalesce=True`` (a late run happens once, not once
+per missed interval) and ``max_instances=1``.
+
+Why fires are not APScheduler jobs. A group handed out must be fired, whatever else is
+running: the book counts it in flight until it is recorded, settled or retried, and holds back
+its bookings' later deadlines until then. A one-off APScheduler job can be dropped: it is
+skipped and removed when another instance with its id is still running (``max_instances``),
+and under load its memory job store was seen to lose track of one, killing APScheduler's
+main loop (``JobLookupError`` in ``_process_jobs``), after which nothing more fired. So
+groups go straight to a ``concurrent.futures`` pool of ``workers`` threads, where a submitted
+group always runs; a thousand deadlines falling due together are still recorded concurrently.
 
 Groups. A burst of due deadlines touches bookings, accounts and calendars that this process
 has mostly never loaded: one by one, each fire would read its three streams before its one
 write, and each write would take the events table's lock for itself. So the poller hands
-out deadlines due together in groups of ``FIRE_GROUP``, one fire job each, and the job calls
+out deadlines due together in groups of ``FIRE_GROUP``, one fire each, and the fire calls
 the service's ``record_deadlines``: two queries read the group's aggregates not yet cached,
 each deadline is decided on its own, and those touching distinct aggregates are saved in one transaction
 (the others one by one, as ``record_deadline`` would).
@@ -61,10 +69,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.executors.pool import ThreadPoolExecutor as JobExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -78,8 +87,7 @@ log = logging.getLogger(__name__)
 
 LOOKAHEAD = timedelta(minutes=2)
 RETRY_DELAY = timedelta(seconds=5)
-FIRE_GROUP = 10  # deadlines due together recorded by one fire job (see ``_fire``)
-HOUSEKEEPING = "housekeeping"
+FIRE_GROUP = 10  # deadlines due together recorded by one fire (see ``_fire``)
 
 
 class _QuietOverlaps(logging.Filter):
@@ -140,6 +148,7 @@ class DeadlineScheduler:
         self._workers = workers
         self._book = DeadlineBook()
         self._scheduler: BackgroundScheduler | None = None
+        self._fires: ThreadPoolExecutor | None = None
         self._stopping = threading.Event()
         self._stats_lock = threading.Lock()
         self._stats = dict.fromkeys(("fired", "recorded", "stale", "failed", "polls", "refreshes"), 0)
@@ -159,17 +168,15 @@ class DeadlineScheduler:
         self._book = DeadlineBook()
         self._polled_with = self._schedulers
         self._resync()
+        self._fires = ThreadPoolExecutor(self._workers, thread_name_prefix="deadline-fire")
         scheduler = BackgroundScheduler(
             timezone=UTC,
             jobstores={"default": MemoryJobStore()},
-            executors={
-                "default": ThreadPoolExecutor(self._workers),
-                HOUSEKEEPING: ThreadPoolExecutor(3),
-            },
+            executors={"default": JobExecutor(len(HOUSEKEEPING_JOBS))},
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
         )
         scheduler.start()
-        self._scheduler = scheduler  # before the poller's first run: it hands work to this scheduler
+        self._scheduler = scheduler  # before the poller's first run, which checks it
         first = datetime.now(UTC)
         for name, job, seconds, delay in (
             ("due-poller", self._poll, self._poll_interval, 0.0),  # at once: catch-up after downtime
@@ -182,7 +189,6 @@ class DeadlineScheduler:
                 seconds=seconds,
                 id=name,
                 name=name,
-                executor=HOUSEKEEPING,
                 next_run_time=first + timedelta(seconds=delay),
             )
         log.info("deadline scheduler started with %d pending deadlines", self._book.counts()["pending"])
@@ -193,7 +199,10 @@ class DeadlineScheduler:
         if scheduler is None:
             return
         self._stopping.set()
-        scheduler.shutdown(wait=True)
+        scheduler.shutdown(wait=True)  # the poller has stopped handing out
+        fires, self._fires = self._fires, None
+        if fires is not None:
+            fires.shutdown(wait=True, cancel_futures=True)
         log.info("deadline scheduler stopped")
 
     def share_with(self, live: Iterable[str]) -> None:
@@ -241,7 +250,7 @@ class DeadlineScheduler:
             now = self._clock.now()
             due = self._book.take_due(now, self._ours())
             for start in range(0, len(due), FIRE_GROUP):
-                self._hand_out(due[start : start + FIRE_GROUP], now)
+                self._hand_out(due[start : start + FIRE_GROUP])
         self._count("polls")
 
     def _ours(self) -> Callable[[str], bool] | None:
@@ -257,26 +266,15 @@ class DeadlineScheduler:
         me = self.scheduler_id
         return lambda booking_id: owner(booking_id, schedulers) == me
 
-    def _hand_out(self, group: list[Deadline], now: datetime) -> None:
-        """One fire job for the group (its id: its first deadline's, unique while in flight)."""
-        scheduler = self._scheduler
-        if scheduler is None:
+    def _hand_out(self, group: list[Deadline]) -> None:
+        """One fire for the group, on the fire pool."""
+        fires = self._fires
+        if fires is None:
             return  # stopping: like a fire after stop, they are fired again on the next start
-        first = group[0]
         try:
-            scheduler.add_job(
-                self._fire,
-                args=(group,),
-                id=f"{first.booking_id}:{first.kind}:{iso(first.due)}",
-                replace_existing=True,
-                misfire_grace_time=None,
-            )
-        except Exception:  # never leave a deadline handed out with no job to fire it
-            log.exception(
-                "could not schedule %d deadlines from %s of %s", len(group), first.kind, first.booking_id
-            )
-            for deadline in group:
-                self._book.retry(deadline, now + RETRY_DELAY)
+            fires.submit(self._fire, group).add_done_callback(_log_failure)
+        except RuntimeError:  # the pool is shutting down: they fire again on the next start
+            log.info("not firing %d due deadlines: the scheduler is stopping", len(group))
 
     def _refresh(self) -> None:
         until = self._clock.now() + max(LOOKAHEAD, timedelta(seconds=10 * self._refresh_interval))
@@ -367,3 +365,8 @@ class DeadlineScheduler:
     def _count(self, name: str, times: int = 1) -> None:
         with self._stats_lock:
             self._stats[name] += times
+
+
+def _log_failure(fire: Future[None]) -> None:
+    if not fire.cancelled() and (error := fire.exception()) is not None:
+        log.error("a fire failed unexpectedly", exc_info=error)
