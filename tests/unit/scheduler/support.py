@@ -123,16 +123,24 @@ def running(*schedulers: DeadlineScheduler) -> Iterator[None]:
 
 
 def settled(scheduler: DeadlineScheduler, polls: int = 2) -> dict[str, object]:
-    """Wait until the due-poller has looked at the clock ``polls`` more times and nothing is in flight.
+    """Wait until nothing is in flight and the due-poller has since looked at the clock ``polls``
+    more times without handing anything out.
 
-    After it returns, every deadline due by the clock has been fired and counted.
+    After it returns, every deadline due by the clock has been fired and counted. Polls counted
+    from before the last fire settled would not do: settling a booking's deadline makes its next
+    one due, and that one is handed out only at the next poll.
     """
-    seen = int(scheduler.health()["polls"])
-    wait_until(
-        lambda: int(scheduler.health()["polls"]) >= seen + polls and scheduler.health()["in_flight"] == 0,
-        what="the due-poller to look at the clock",
-    )
-    return scheduler.health()
+    while True:
+        wait_until(lambda: scheduler.health()["in_flight"] == 0, what="the fires in flight to settle")
+        quiet = scheduler.health()
+        _wait_for_polls(scheduler, int(quiet["polls"]) + polls)
+        health = scheduler.health()
+        if quiet["in_flight"] == health["in_flight"] == 0 and health["fired"] == quiet["fired"]:
+            return health
+
+
+def _wait_for_polls(scheduler: DeadlineScheduler, polls: int) -> None:
+    wait_until(lambda: int(scheduler.health()["polls"]) >= polls, what="the due-poller to look at the clock")
 
 
 SECOND = timedelta(seconds=1)
