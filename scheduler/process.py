@@ -26,14 +26,13 @@ APScheduler runs those three periodic jobs. Each has ``misfire_grace_time=None``
 runs late, it is never dropped as missed), ``coalesce=True`` (a late run happens once, not once
 per missed interval) and ``max_instances=1``.
 
-Why fires are not APScheduler jobs. A group handed out must be fired, whatever else is
-running: the book counts it in flight until it is recorded, settled or retried, and holds back
-its bookings' later deadlines until then. A one-off APScheduler job can be dropped: it is
-skipped and removed when another instance with its id is still running (``max_instances``),
-and under load its memory job store was seen to lose track of one, killing APScheduler's
-main loop (``JobLookupError`` in ``_process_jobs``), after which nothing more fired. So
-groups go straight to a ``concurrent.futures`` pool of ``workers`` threads, where a submitted
-group always runs; a thousand deadlines falling due together are still recorded concurrently.
+Why fires are not APScheduler jobs. A group handed out must be fired: the book counts it in
+flight until it is recorded, settled or retried, and holds back its bookings' later deadlines
+until then. A one-off APScheduler job is skipped and removed when an earlier instance with its
+id still runs (``max_instances``), and one submitted while APScheduler shuts down ends its
+main loop with ``JobLookupError``. So groups go straight to a ``concurrent.futures`` pool of
+``workers`` threads, where a submitted group always runs; a thousand deadlines falling due
+together are still recorded concurrently.
 
 Groups. A burst of due deadlines touches bookings, accounts and calendars that this process
 has mostly never loaded: one by one, each fire would read its three streams before its one
