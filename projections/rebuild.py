@@ -63,12 +63,10 @@ def rebuild_views(
             on_start(head)
         if len(groups) == 1:
             replayed, stalls = _replay(runner, head, on_progress)
-            if stalled is not None:
-                stalled.update(stalls)
-            return replayed
     finally:
         runner.close()
-    replayed, stalls = _replay_forked(database_url, groups, head, prefix, batch_size, pools, on_progress)
+    if len(groups) > 1:  # after closing this runner: its connections are not the children's to share
+        replayed, stalls = _replay_forked(database_url, groups, head, prefix, batch_size, pools, on_progress)
     if stalled is not None:
         stalled.update(stalls)
     return replayed
