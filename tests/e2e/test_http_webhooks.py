@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 from commands.clock import SystemClock
 from domain.webhooks import WebhookRegistry
 from tests.e2e.conftest import MEMBER, PROVIDER, Api
+from tests.polling import wait_until
 from tests.receiver import Receiver, receiver
 from webhooks.delivery import Deliverer, DeliverySettings, RetryPolicy
 from webhooks.store import WebhookStore
@@ -91,7 +91,7 @@ def test_a_receiver_verifies_every_event_of_a_member_story_in_order(
         listed = api.get("/webhooks", role="operator")
         assert listed.status_code == 200
         assert [w["id"] for w in listed.json()["webhooks"]] == [created["id"]]
-        deliveries = api.get(f"/webhooks/{created['id']}/deliveries", role="auditor").json()["deliveries"]
+        deliveries = recorded_attempts(api, created["id"], at_least=len(expected), role="auditor")
         assert deliveries and all(d["status_code"] == 200 and d["error"] is None for d in deliveries)
         assert all(len(d["response_excerpt"]) <= 200 for d in deliveries)
 
@@ -182,12 +182,17 @@ def test_redirects_are_not_followed_and_link_local_addresses_are_never_reached(
         assert {r.path for r in hook.received} == {"/hooks"}, "the redirect was never followed"
 
 
-def recorded_attempts(api: Api, endpoint_id: str, timeout: float = 10.0) -> list[dict[str, Any]]:
-    """Failed attempts are recorded within about a second; poll for them with a deadline."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = api.get(f"/webhooks/{endpoint_id}/deliveries", role="operator").json()["deliveries"]
-        if found:
-            return list(found)
-        time.sleep(0.05)
-    raise AssertionError(f"no attempt recorded for webhook {endpoint_id}")
+def recorded_attempts(
+    api: Api, endpoint_id: str, at_least: int = 1, role: str = "operator"
+) -> list[dict[str, Any]]:
+    """The endpoint's recorded delivery attempts, once there are ``at_least``: the deliverer records
+    an attempt after its answer (a failure's within about a second), so poll with a deadline."""
+
+    def found() -> list[dict[str, Any]] | None:
+        listed = list(api.get(f"/webhooks/{endpoint_id}/deliveries", role=role).json()["deliveries"])
+        return listed if len(listed) >= at_least else None
+
+    what = f"{at_least} attempts recorded for webhook {endpoint_id}"
+    attempts = wait_until(found, what=what, interval=0.05)
+    assert attempts is not None
+    return attempts
