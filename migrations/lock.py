@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,9 @@ import sqlalchemy as sa
 
 SCHEMA = "booking:schema"
 """Creating tables, running migrations: short, every process at start."""
+
+
+_held = threading.local()  # (database, name) pairs this thread holds: taking one again is free
 
 
 class LockBusy(Exception):
@@ -35,13 +39,20 @@ def advisory_lock(
     engine: sa.Engine, name: str, *, wait: bool = True, timeout: float = 120.0
 ) -> Iterator[None]:
     """Hold the lock ``name`` for the block. ``wait=False`` raises ``LockBusy`` at once if another
-    process holds it; otherwise waits up to ``timeout`` seconds (then ``LockBusy`` too)."""
-    if engine.dialect.name == "postgresql":
-        with _postgres_lock(engine, name, wait, timeout):
+    process holds it; otherwise waits up to ``timeout`` seconds (then ``LockBusy`` too).
+    Re-entrant within a thread: a block that holds the lock may call code that takes it again."""
+    held: set[tuple[str, str]] = _held.__dict__.setdefault("locks", set())
+    key = (engine.url.render_as_string(hide_password=True), name)
+    if key in held:
+        yield
+        return
+    take = _postgres_lock if engine.dialect.name == "postgresql" else _file_lock
+    with take(engine, name, wait, timeout):
+        held.add(key)
+        try:
             yield
-    else:
-        with _file_lock(engine, name, wait, timeout):
-            yield
+        finally:
+            held.discard(key)
 
 
 @contextmanager
