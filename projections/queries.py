@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,7 +19,11 @@ from domain.credits import SOURCES
 from domain.lifecycle import Timeline, allowed_actions, change_is_free, status_at
 from domain.policy import Policy
 from domain.time import Clock
+from projections.catalog import build_views, schema_versions
+from projections.credit_balances import CreditBalances
 from projections.deadlines import PendingDeadline
+from projections.pending_deadlines import PendingDeadlines
+from projections.room_details import RoomDetails
 from projections.tables import (
     create_tables,
     credit_balances_tables,
@@ -28,8 +33,10 @@ from projections.tables import (
     stalls_table,
     tracking_table,
 )
+from projections.versions import Recorded, Versions
 
 VIEW_NAMES = ("room_details", "credit_balances", "pending_deadlines")
+SHAPES_INTERVAL = 1.0  # seconds between looks at which views hold another version
 SILENT_AFTER_SECONDS = 30.0  # a scheduler heartbeats every few seconds (``booking schedule``)
 COUNTS = ("available", "held", "consumed", "forfeited", "restored")
 
@@ -47,18 +54,29 @@ class ReadModels:
         self._rooms, self._sessions = room_details_tables(metadata, "")
         _, _, self._balances = credit_balances_tables(metadata, "")
         _, self._deadlines = pending_deadlines_tables(metadata, "")
-        create_tables(engine, metadata)
+        self._views_of = {
+            self._rooms.name: RoomDetails.name,
+            self._sessions.name: RoomDetails.name,
+            self._balances.name: CreditBalances.name,
+            self._deadlines.name: PendingDeadlines.name,
+        }
+        build_views(engine)  # the live views' tables, created under the schema lock if missing
+        create_tables(engine, metadata, [self._heartbeats])
+        self._versions = Versions(engine)
+        self._expected = schema_versions()
+        self._shapes: dict[str, frozenset[str]] = {}  # live columns of tables an older version wrote
+        self._shapes_read_at = -float("inf")
 
     # --- room details ----------------------------------------------------------------------
 
     def room_details(self, room_id: str, now: datetime | None = None) -> dict[str, Any] | None:
         at = self._now(now)
         with self.engine.connect() as conn:
-            room = conn.execute(sa.select(self._rooms).where(self._rooms.c.room_id == room_id)).first()
+            room = conn.execute(self._select(self._rooms).where(self._rooms.c.room_id == room_id)).first()
             if room is None:
                 return None
             sessions = conn.execute(
-                sa.select(self._sessions)
+                self._select(self._sessions)
                 .where(self._sessions.c.room_id == room_id)
                 .order_by(self._sessions.c.starts_at, self._sessions.c.booking_id)
             ).all()
@@ -88,7 +106,7 @@ class ReadModels:
     def credit_balances(self, member_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(self._balances).where(self._balances.c.member_id == member_id)
+                self._select(self._balances).where(self._balances.c.member_id == member_id)
             ).all()
         if not rows:
             return None
@@ -178,6 +196,59 @@ class ReadModels:
             time.sleep(min(pause, remaining))
             pause = min(pause * 2, 0.1)
 
+    # --- views being rebuilt -----------------------------------------------------------------
+
+    def schema_versions(self) -> dict[str, dict[str, Any]]:
+        """Per view: the version its live tables hold, the one this code builds, and the one
+        being built beside them (with the build's position), if any."""
+        recorded = self._versions.read()
+        report: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for name in VIEW_NAMES:
+                entry = recorded.get(name)
+                live = entry.live if entry is not None else None
+                building = None
+                if entry is not None and entry.building and entry.prefix:
+                    position = conn.execute(
+                        sa.select(self._tracking.c.notification_id).where(
+                            self._tracking.c.view_name == entry.prefix + name
+                        )
+                    ).scalar_one_or_none()
+                    building = {"schema_version": entry.building, "position": int(position or 0)}
+                expected = self._expected[name]
+                report[name] = {"schema_version": live, "expected": expected, "building": building}
+        return report
+
+    def _select(self, table: sa.Table) -> sa.Select[Any]:
+        """``SELECT`` of ``table``'s declared columns. Tables an older version of the view wrote
+        (kept answering while the new version is built beside them) may lack some: those read
+        as NULL, and the answers derive what they can without them."""
+        live = self._live_columns(table)
+        if live is None:
+            return sa.select(table)
+        return sa.select(
+            *(
+                column if column.name in live else sa.type_coerce(sa.null(), column.type).label(column.name)
+                for column in table.columns
+            )
+        ).select_from(table)
+
+    def _live_columns(self, table: sa.Table) -> frozenset[str] | None:
+        """The columns of ``table`` as stored, if its view holds another version (else None)."""
+        now = time.monotonic()
+        if now - self._shapes_read_at >= SHAPES_INTERVAL:
+            recorded = self._versions.read()
+            outdated = {name for name in VIEW_NAMES if _live(recorded, name) != self._expected[name]}
+            shapes: dict[str, frozenset[str]] = {}
+            if outdated:
+                with self.engine.connect() as conn:
+                    inspector = sa.inspect(conn)
+                    for name, view in self._views_of.items():
+                        if view in outdated and inspector.has_table(name):
+                            shapes[name] = frozenset(c["name"] for c in inspector.get_columns(name))
+            self._shapes, self._shapes_read_at = shapes, now
+        return self._shapes.get(table.name)
+
     # --- helpers ---------------------------------------------------------------------------
 
     def _now(self, now: datetime | None) -> datetime:
@@ -189,7 +260,7 @@ class ReadModels:
 
     def _rooms_where(self, condition: sa.ColumnElement[bool]) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            query = sa.select(self._rooms).where(condition)
+            query = self._select(self._rooms).where(condition)
             rows = conn.execute(query.order_by(self._rooms.c.opened_at, self._rooms.c.room_id)).all()
         return [
             {
@@ -205,13 +276,22 @@ class ReadModels:
         table = self._deadlines
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(table).where(condition).order_by(table.c.due, table.c.booking_id, table.c.kind)
+                self._select(table).where(condition).order_by(table.c.due, table.c.booking_id, table.c.kind)
             ).all()
         return [PendingDeadline(r.booking_id, r.kind, r.due, int(r.booking_version)) for r in rows]
 
 
+def _live(recorded: dict[str, Recorded], name: str) -> str | None:
+    entry = recorded.get(name)
+    return entry.live if entry is not None else None
+
+
 def _session(row: Any, now: datetime) -> dict[str, Any]:
-    timeline = Timeline.of(row, Policy.recorded(row.policy_version, row.policy))
+    if row.policy is None or row.session_end_due is None:
+        row, policy = _completed(row)
+    else:
+        policy = Policy.recorded(row.policy_version, row.policy)
+    timeline = Timeline.of(row, policy)
     return {
         "booking_id": row.booking_id,
         "status": status_at(timeline, now),
@@ -228,6 +308,18 @@ def _session(row: Any, now: datetime) -> dict[str, Any]:
         "booking_version": row.booking_version,
         "last_change": {"event": row.last_change_type, "at": row.last_change_at, "by": row.last_change_by},
     }
+
+
+def _completed(row: Any) -> tuple[Any, Policy]:
+    """A room-session row an older version of the view wrote, with what it lacks derived as that
+    version did (its policy's numbers, today's defaults where the row has none; the session-end
+    deadline from them), and that policy. Never through ``Policy.recorded``, which would keep
+    guessed numbers under the booking's policy version."""
+    values = dict(row._mapping)
+    policy = Policy.from_dict(values["policy"]) if values["policy"] is not None else Policy()
+    if values["session_end_due"] is None:
+        values["session_end_due"] = values["ends_at"] + policy.no_show_grace
+    return SimpleNamespace(**values), policy
 
 
 def balances_of(member_id: str, rows: dict[str, Any]) -> dict[str, Any]:

@@ -37,7 +37,8 @@ from eventsourcing.persistence import Notification, PersistenceError
 
 from commands.service import BookingService
 from commands.storage import PoolBudget
-from projections.catalog import build_views
+from migrations.lock import LockBusy
+from projections.catalog import build_views, outdated
 from projections.database import create_read_engine
 from projections.source import EventLog
 from projections.tracking import PositionMoved, Stall, claim_together
@@ -58,6 +59,13 @@ GATHER = 0.03
 
 PING_AFTER_IDLE = 1.0
 """A view connection unused this many seconds is pinged before use (see ``create_read_engine``)."""
+
+PARKED_CHECK_INTERVAL = 1.0
+"""Seconds between looks at whether a view's new version has been switched in."""
+
+UPGRADE_RETRY_INTERVAL = 30.0
+"""Seconds between attempts at a failed blue/green rebuild (and between looks at another
+process's rebuild)."""
 
 LAG_LOG_IDLE_INTERVAL = 300.0
 """Seconds between lag lines while the lag does not change."""
@@ -127,9 +135,13 @@ class ProjectionsRunner:
             raise
         try:
             self.views = build_views(self.engine, prefix, names)
+            self.parked = {view.name for view in outdated(self.engine, self.views)} if not prefix else set()
         except BaseException:
             self.close()
             raise
+        self._database_url, self._pools = database_url, pools
+        self._parked_checked = time.monotonic()
+        self._upgrader: threading.Thread | None = None
         self._topics = frozenset().union(*(view.handled_topics for view in self.views))
         self.stall_retry_interval = stall_retry_interval
         self.stalled: dict[str, Stall] = {}
@@ -160,8 +172,9 @@ class ProjectionsRunner:
         self.at_head = False
         self._ahead = None  # only ever used within one catch_up
         self._retry_due_stalls()
+        self._check_parked()
         while stop is None or not stop.is_set():
-            active = [view for view in self.views if view.name not in self.stalled]
+            active = [view for view in self.views if view.name not in self.stalled and view.name not in self.parked]
             if not active:
                 break
             known = [self._known.get(view.view.view_name) for view in active]
@@ -343,8 +356,45 @@ class ProjectionsRunner:
             log.info("view %s applies events again", view.name)
             self._last_stall.pop(view.name, None)
 
+    def _check_parked(self, every: float = PARKED_CHECK_INTERVAL) -> None:
+        """Take up the parked views whose new tables have been switched in (by this process's
+        upgrade or another's) since the last look."""
+        now = time.monotonic()
+        if not self.parked or now - self._parked_checked < every:
+            return
+        self._parked_checked = now
+        still = {view.name for view in outdated(self.engine, self.views) if view.name in self.parked}
+        for name in self.parked - still:
+            self._known.pop(name, None)
+            log.info("view %s: its new version is live; applying events to it again", name)
+        self.parked = still
+
+    def upgrade_parked(self, stop: threading.Event) -> None:
+        """Rebuild the parked views blue/green (or wait for the process that does), retrying a
+        failed rebuild every ``UPGRADE_RETRY_INTERVAL`` seconds, until none is left or ``stop``."""
+        from projections.upgrade import upgrade_views  # it builds runners of its own
+
+        while self.parked and not stop.is_set():
+            names = sorted(self.parked)
+            try:
+                upgrade_views(self._database_url, names, pools=self._pools, wait=UPGRADE_RETRY_INTERVAL)
+            except LockBusy:
+                pass  # another process is rebuilding them: look again
+            except Exception:
+                log.exception("rebuilding %s failed; the old tables keep serving; retrying", names)
+                stop.wait(UPGRADE_RETRY_INTERVAL)
+            self._check_parked(every=0)
+
     def run_forever(self, stop: threading.Event) -> None:
-        """Catch up, then follow new events until ``stop`` is set."""
+        """Catch up, then follow new events until ``stop`` is set; meanwhile, rebuild the views
+        whose version changed in a thread of their own (``upgrade_parked``)."""
+        if self.parked and self._upgrader is None:
+            names = sorted(self.parked)
+            log.info("views %s hold another version: rebuilding them beside the live tables", names)
+            self._upgrader = threading.Thread(
+                target=self.upgrade_parked, args=(stop,), name="views-upgrade", daemon=True
+            )
+            self._upgrader.start()
         failing_since: float | None = None
         pause = self.poll_interval
         logged_lag: dict[str, int] | None = None
@@ -386,6 +436,8 @@ class ProjectionsRunner:
         return {name: max(0, head - position) for name, position in self.positions().items()}
 
     def close(self) -> None:
+        if self._upgrader is not None:
+            self._upgrader.join(timeout=5.0)  # a rebuild cut short is dropped by the next one
         if self._reader is not None:
             self._reader.shutdown(wait=True, cancel_futures=True)
         self.wakeup.close()

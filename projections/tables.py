@@ -7,6 +7,7 @@ prefix when ``verify`` rebuilds next to them. Only definitions live here; no que
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -176,12 +177,13 @@ def pending_deadlines_tables(metadata: sa.MetaData, prefix: str) -> tuple[sa.Tab
     return bookings, deadlines
 
 
-def create_tables(engine: sa.Engine, metadata: sa.MetaData) -> None:
-    """Create missing tables and indexes; tolerate another process creating them at the same moment."""
+def create_tables(engine: sa.Engine, metadata: sa.MetaData, tables: Sequence[sa.Table] | None = None) -> None:
+    """Create missing tables (all of ``metadata``'s, or ``tables``) and their indexes; tolerate
+    another process creating them at the same moment."""
     for attempt in range(6):
         try:
             with engine.begin() as conn:
-                for table in metadata.sorted_tables:
+                for table in tables if tables is not None else metadata.sorted_tables:
                     conn.execute(CreateTable(table, if_not_exists=True))
                     for index in table.indexes:
                         conn.execute(CreateIndex(index, if_not_exists=True))

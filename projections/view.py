@@ -20,12 +20,16 @@ from eventsourcing.utils import get_topic
 
 from projections.driver import batched
 from projections.tracking import ViewRecorder
+from projections.versions import fingerprint
 
 Handler = Callable[[sa.Connection, Any], None]
 
 
 class View(Projection[ViewRecorder]):
     name: str = ""
+    revision: int = 1
+    """Move it by one whenever the handlers change what they write for the same events (a change
+    of the tables moves the schema version by itself): the view is then rebuilt blue/green."""
     bulk = False
     """True while the view is rebuilt into tables emptied together with its position: the rows
     its creation events make are new, so they may be bulk-inserted (see ``RowBuffer``)."""
@@ -33,6 +37,8 @@ class View(Projection[ViewRecorder]):
     def __init__(self, view: ViewRecorder, tables: Sequence[sa.Table]) -> None:
         super().__init__(view=view)
         self.tables = tuple(tables)
+        self.prefix = view.view_name.removesuffix(self.name)
+        self.schema_version = fingerprint(self.revision, self.tables, self.prefix)
         self._handlers = self.handlers()
         self.handled_topics = frozenset(get_topic(cls) for cls in self._handlers)
         self._ids: dict[int, str] = {}  # id() of each event of the batch -> its aggregate's id
