@@ -20,10 +20,11 @@ from tqdm import tqdm
 from entrypoints.bootstrap import Booted, boot
 from entrypoints.cli_arguments import at_least_one, positive_seconds
 from entrypoints.settings import Settings
+from migrations.lock import LockBusy
 from projections.catalog import VIEW_NAMES
-from projections.rebuild import RebuildFailed, rebuild_views
+from projections.rebuild import RebuildFailed
 from projections.runner import GATHER, TRANSIENT_ERRORS, ProjectionsRunner
-from projections.tracking import Stall
+from projections.upgrade import upgrade_views
 from projections.verify import verify_views
 
 log = logging.getLogger("booking.projections")
@@ -128,33 +129,30 @@ def _open_runner(
 
 
 def run_rebuild(args: argparse.Namespace) -> int:
+    """Rebuild blue/green: the live tables keep answering until the rebuilt ones replace them."""
     settings = Settings.from_env()
     names = [args.name] if args.name else None
     bar = tqdm(unit="event", desc=f"rebuild {args.name or 'all views'}")
-    stalled: dict[str, Stall] = {}
     try:
-        replayed = rebuild_views(
+        switched = upgrade_views(
             settings.database_url,
             names,
+            force=True,
             on_start=lambda total: setattr(bar, "total", total),
             on_progress=bar.update,
             pools=settings.pools,
-            stalled=stalled,
             processes=args.processes,
         )
-    except RebuildFailed as error:  # a replaying process died or failed; its own log says more
-        print(f"booking: rebuild failed: {error}; run booking rebuild again", file=sys.stderr)
+    except LockBusy:
+        print("booking: another process has been rebuilding the views for an hour", file=sys.stderr)
+        return 1
+    except RebuildFailed as error:  # a view cannot apply an event, or a replaying process died
+        print(f"booking: rebuild failed: {error}", file=sys.stderr)
         return 1
     finally:
         bar.close()
-    print(f"rebuilt {', '.join(names or VIEW_NAMES)} from {replayed} events")
-    for name, stall in stalled.items():
-        print(
-            f"booking: {name} stops at event {stall.notification_id} ({stall.event_type}): {stall.error}; "
-            f"it holds every event before it (position {stall.position})",
-            file=sys.stderr,
-        )
-    return 1 if stalled else 0
+    print(f"rebuilt {', '.join(switched)} from the events and switched them in")
+    return 0
 
 
 def run_verify(args: argparse.Namespace) -> int:

@@ -174,7 +174,9 @@ class ProjectionsRunner:
         self._retry_due_stalls()
         self._check_parked()
         while stop is None or not stop.is_set():
-            active = [view for view in self.views if view.name not in self.stalled and view.name not in self.parked]
+            active = [
+                view for view in self.views if view.name not in self.stalled and view.name not in self.parked
+            ]
             if not active:
                 break
             known = [self._known.get(view.view.view_name) for view in active]

@@ -62,14 +62,26 @@ def upgrade_views(
                 return []
             prefix = f"n{secrets.token_hex(4)}_"
             _start_build(engine, targets, prefix)
+            stalled: dict[str, Stall] = {}
+            switched: list[View] = []
             try:
-                _build(database_url, targets, prefix, pools, processes, on_start, on_progress)
-            except BaseException:
-                _abandon(engine, targets, prefix)
-                raise
-            _switch(engine, targets, prefix)
-            log.info("views %s switched to their new tables", ", ".join(v.name for v in targets))
-            return [view.name for view in targets]
+                stalled = _build(database_url, targets, prefix, pools, processes, on_start, on_progress)
+                rebuilt = [view for view in targets if view.name not in stalled]
+                if rebuilt:
+                    _switch(engine, rebuilt, prefix)
+                    switched = rebuilt
+                    log.info("views %s switched to their new tables", ", ".join(v.name for v in rebuilt))
+            finally:
+                _abandon(engine, [view for view in targets if view not in switched], prefix)
+            if stalled:
+                raise RebuildFailed(
+                    "; ".join(
+                        f"{name} stops at event {stall.notification_id} ({stall.event_type}): {stall.error}; "
+                        "its live tables are as they were"
+                        for name, stall in stalled.items()
+                    )
+                )
+            return [view.name for view in switched]
     finally:
         engine.dispose()
 
@@ -94,9 +106,10 @@ def _build(
     processes: int | None,
     on_start: Callable[[int], None] | None,
     on_progress: Callable[[int], None] | None,
-) -> None:
+) -> dict[str, Stall]:
     """Replay the events into the new tables, then follow the head until the last catch-up
-    found nothing more (what commits after it, the live runner applies after the switch)."""
+    found nothing more (what commits after it, the live runner applies after the switch).
+    Returns the views that cannot apply an event, each with its stall."""
     names = [view.name for view in targets]
     stalled: dict[str, Stall] = {}
     rebuild_views(
@@ -109,22 +122,18 @@ def _build(
         on_progress=on_progress,
         stalled=stalled,
     )
-    if stalled:
-        raise RebuildFailed(
-            "; ".join(
-                f"{name} cannot apply event {stall.notification_id} ({stall.event_type}): {stall.error}"
-                for name, stall in stalled.items()
-            )
-        )
-    runner = ProjectionsRunner(database_url, names=names, prefix=prefix, pools=pools)
+    following = [name for name in names if name not in stalled]
+    if not following:
+        return stalled
+    runner = ProjectionsRunner(database_url, names=following, prefix=prefix, pools=pools)
     try:
         for _ in range(10):
             if not runner.catch_up():
                 break
-        if runner.stalled:
-            raise RebuildFailed("; ".join(f"{name}: {stall.error}" for name, stall in runner.stalled.items()))
+        stalled.update(runner.stalled)
     finally:
         runner.close()
+    return stalled
 
 
 def _switch(engine: sa.Engine, targets: Sequence[View], prefix: str) -> None:
@@ -163,7 +172,10 @@ def _switch(engine: sa.Engine, targets: Sequence[View], prefix: str) -> None:
 
 
 def _abandon(engine: sa.Engine, targets: Sequence[View], prefix: str) -> None:
-    """A failed build: drop its tables, keep the live ones, record that nothing is being built."""
+    """After a build: drop whatever of it was not switched in (the tables of ``targets``, views
+    that failed) and record that nothing is being built for them; their live tables stay."""
+    if not targets:
+        return
     try:
         versions = Versions(engine)
         with advisory_lock(engine, SCHEMA), engine.begin() as conn:

@@ -18,9 +18,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from commands.storage import PoolBudget
-from projections.catalog import VIEW_NAMES, drop_views
+from projections.catalog import VIEW_NAMES, build_views, drop_views, outdated
 from projections.collector import collecting_rarely
+from projections.database import create_read_engine
+from projections.rebuild import RebuildFailed
 from projections.runner import ProjectionsRunner
+from projections.upgrade import upgrade_views
 from projections.view import View
 
 MAX_ATTEMPTS = 20
@@ -39,6 +42,10 @@ def verify_views(
     (a running projector gets ``wait_for_head`` seconds to get there): a view that is behind,
     above all one stalled on an event it cannot apply, is a difference.
     """
+    not_upgraded = _upgrade(database_url, names, pools)
+    names = [name for name in names or VIEW_NAMES if name not in not_upgraded]
+    if not names:
+        return list(not_upgraded.values())
     prefix = f"scratch_{uuid.uuid4().hex[:8]}_"
     live = ProjectionsRunner(database_url, names=names, pools=pools)
     scratch = ProjectionsRunner(database_url, names=names, prefix=prefix, batch_size=10_000, pools=pools)
@@ -47,7 +54,7 @@ def verify_views(
     try:
         head = live.log.head()
         deadline = time.monotonic() + wait_for_head  # one wait for all the views together
-        differences: list[str] = []
+        differences: list[str] = list(not_upgraded.values())
         for live_view, scratch_view in zip(live.views, scratch.views, strict=True):
             differences += _against_head(live_view, head, deadline)
             differences += _compare_view(live.engine, live_view, scratch, scratch_view)
@@ -62,6 +69,24 @@ def verify_views(
         drop_views(scratch.engine, scratch.views)
         scratch.close()
         live.close()
+
+
+def _upgrade(database_url: str, names: Sequence[str] | None, pools: PoolBudget | None) -> dict[str, str]:
+    """Rebuild first the views an earlier release wrote (blue/green, as a projector would);
+    return those still in another version, each with why."""
+    try:
+        upgrade_views(database_url, names, pools=pools)
+        return {}
+    except RebuildFailed as error:
+        engine = create_read_engine(database_url, pools)
+        try:
+            left = outdated(engine, build_views(engine, "", names))
+        finally:
+            engine.dispose()
+        return {
+            view.name: f"{view.name}: its tables hold an older version; rebuilding failed: {error}"
+            for view in left
+        }
 
 
 def _compare_view(engine: sa.Engine, live: View, scratch: ProjectionsRunner, rebuilt: View) -> list[str]:
