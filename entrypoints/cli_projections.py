@@ -86,7 +86,14 @@ def run_project(args: argparse.Namespace) -> int:
         from entrypoints.metrics import PoolsCollector, ViewsCollector, serve_metrics
 
         registry = CollectorRegistry()
-        registry.register(ViewsCollector(runner.log.head, runner.positions, lambda: set(runner.stalled)))
+        registry.register(
+            ViewsCollector(
+                runner.log.head,
+                runner.positions,
+                lambda: set(runner.stalled),
+                parts.read_models.schema_versions,
+            )
+        )
         registry.register(PoolsCollector(parts.service, lambda: runner.engine))
         serve_metrics(args.metrics_port, registry)
     try:

@@ -45,8 +45,10 @@ class ViewsCollector(Collector):
         head: Callable[[], int],
         positions: Callable[[], dict[str, int]],
         stalled: Callable[[], set[str]],
+        versions: Callable[[], dict[str, dict[str, Any]]] | None = None,
     ) -> None:
-        self.head, self.positions, self.stalled = head, positions, stalled
+        """``versions``: ``ReadModels.schema_versions``, for the rebuilds under way."""
+        self.head, self.positions, self.stalled, self.versions = head, positions, stalled, versions
 
     def collect(self) -> Iterator[Any]:
         position = GaugeMetricFamily("booking_projection_position", "last event applied", labels=["view"])
@@ -56,15 +58,31 @@ class ViewsCollector(Collector):
         stalled = GaugeMetricFamily(
             "booking_projection_stalled", "1 when the view cannot apply an event", labels=["view"]
         )
+        rebuilding = GaugeMetricFamily(
+            "booking_projection_rebuilding",
+            "1 while the view's new version is built beside the live tables",
+            labels=["view"],
+        )
+        rebuilt = GaugeMetricFamily(
+            "booking_projection_rebuild_position", "how far the new version has replayed", labels=["view"]
+        )
         try:
             head, positions, stalls = self.head(), self.positions(), self.stalled()
+            versions = self.versions() if self.versions is not None else {}
         except Exception:  # the database is unreachable: report nothing rather than fail the scrape
             return
         for view, at in sorted(positions.items()):
             position.add_metric([view], at)
             lag.add_metric([view], max(0, head - at))
             stalled.add_metric([view], 1 if view in stalls else 0)
+            version = versions.get(view)
+            if version is not None:
+                outdated = version["schema_version"] != version["expected"]
+                rebuilding.add_metric([view], 1 if outdated else 0)
+                rebuilt.add_metric([view], (version["building"] or {}).get("position", 0) if outdated else at)
         yield from (position, lag, stalled)
+        if versions:
+            yield from (rebuilding, rebuilt)
 
 
 class SchedulerCollector(Collector):

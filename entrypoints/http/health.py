@@ -38,6 +38,7 @@ def get_health(request: Request) -> Any:
     try:
         positions = state.read_models.positions()
         stalls = state.read_models.stalls()
+        versions = state.read_models.schema_versions()
     except Exception as error:  # the views may not exist yet while the projector starts
         report["projection_lag"] = None
         report["projections"] = f"unavailable ({type(error).__name__})"
@@ -57,9 +58,12 @@ def get_health(request: Request) -> Any:
                     if view in stalls
                     else {}
                 ),
+                **_version(versions[view], head),
             }
             for view, pos in positions.items()
         }
+        if any("rebuilding" in entry for entry in report["views"].values()):
+            report["status"] = "rebuilding"
         if stalls:
             report["status"] = "stalled"
             status = 503
@@ -72,6 +76,21 @@ def get_health(request: Request) -> Any:
         except Exception as error:
             report["scheduler"] = {"status": f"unavailable ({type(error).__name__})", "last_fire": None}
     return JSONResponse(report, status_code=status)
+
+
+def _version(version: dict[str, Any], head: int) -> dict[str, Any]:
+    """A view's schema version and, while its live tables hold another than this release's,
+    the rebuild beside them (or its wait for one: position 0)."""
+    entry: dict[str, Any] = {"schema_version": version["schema_version"]}
+    if version["schema_version"] != version["expected"]:
+        building = version["building"] or {"schema_version": version["expected"], "position": 0}
+        position = building["position"]
+        entry["rebuilding"] = {
+            "schema_version": building["schema_version"],
+            "position": position,
+            "progress": round(min(1.0, position / head), 4) if head else 1.0,
+        }
+    return entry
 
 
 def _plain(value: Any) -> Any:

@@ -30,6 +30,7 @@ def install_metrics(app: FastAPI, service: Any, read_models: Any) -> None:
             lambda: service.recorder.max_notification_id() or 0,
             lambda: read_models.positions(),
             lambda: set(read_models.stalls()),
+            lambda: read_models.schema_versions(),
         )
     )
     registry.register(CommandsCollector(lambda: service.command_counts))

@@ -252,10 +252,25 @@ class ViewHealth(Answer):
     error: str | None = Field(None, description="why the view cannot apply its next event (when stalled)")
     event_position: int | None = Field(None, description="the position of the event it cannot apply")
     event_type: str | None = None
+    schema_version: str | None = Field(
+        None, description="the version its live tables hold (null: written before versions were recorded)"
+    )
+    rebuilding: ViewRebuild | None = Field(
+        None, description="while its live tables hold another version: the new one, built beside them"
+    )
+
+
+class ViewRebuild(Answer):
+    schema_version: str = Field(description="the version being built (this release's)")
+    position: int = Field(description="how far the new tables have replayed the events")
+    progress: float = Field(description="position / head_position, from 0 to 1")
 
 
 class Health(Answer):
-    status: str = Field(description="ok, or stalled (503) when a view cannot apply an event")
+    status: str = Field(
+        description="ok; rebuilding (200) while a view's new version is built beside the tables that"
+        " keep answering; stalled (503) when a view cannot apply an event"
+    )
     database: str
     head_position: int
     projection_lag: dict[str, int] | None

@@ -82,9 +82,12 @@ def test_an_older_release_s_view_is_rebuilt_beside_its_tables_which_answer_until
     seen: list[Any] = []
     reading = threading.Event()
 
+    builds: list[Any] = []
+
     def read_meanwhile() -> None:
         while not reading.is_set():
             seen.append(_answers(views, range(0, MEMBERS, 37)))
+            builds.append(views.schema_versions()["room_details"]["building"])
 
     reader = threading.Thread(target=read_meanwhile)
     stop = threading.Event()
@@ -106,6 +109,9 @@ def test_an_older_release_s_view_is_rebuilt_beside_its_tables_which_answer_until
         "reads meanwhile: the old view or the new, whole"
     )
     assert {name: v["schema_version"] for name, v in views.schema_versions().items()} == schema_versions()
+    progress = [build["position"] for build in builds if build is not None]
+    assert progress and progress == sorted(progress), "the build's progress shows, and only grows"
+    assert {build["schema_version"] for build in builds if build} == {schema_versions()["room_details"]}
     assert not _build_tables(engine), "no build tables are left behind"
     assert verify_views(database_url) == []
     engine.dispose()
