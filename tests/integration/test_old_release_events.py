@@ -8,17 +8,13 @@ what the old release recorded keeps its meaning.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from eventsourcing.persistence import StoredEvent
-from eventsourcing.utils import get_topic
 
 from audit.verify import verify_snapshots, verify_store
-from commands.chain import link, seal
 from commands.clock import ManualClock
 from commands.service import BookingService
 from domain.credits import CreditAccount
@@ -26,11 +22,16 @@ from domain.errors import ReferenceConflict
 from domain.policy import Policy
 from projections.database import create_read_engine
 from projections.queries import ReadModels
-from tests.unit.domain.old_events import RELEASES, OldRelease, old_release
+from tests.unit.domain.old_events import (
+    ANA,
+    ANA_ACTOR,
+    RELEASES,
+    SNAPSHOT_AT,
+    OldRelease,
+    first_release_account,
+    old_release,
+)
 from tests.views import catch_up_views
-
-ANA = "ana"
-SNAPSHOT_AT = 50  # the service's snapshot interval for credit accounts
 
 
 @pytest.fixture(params=RELEASES)
@@ -83,51 +84,6 @@ def test_views_commands_and_the_audit_follow_an_old_release_store(
     assert report.ok, report.breaches
 
 
-def first_release_account(references: int) -> tuple[list[StoredEvent], StoredEvent]:
-    """Ana's account as the first release stored it: opened, then one credit per reference, each
-    ``CreditsAdded`` without ``reference_recorded`` and with no CreditReference beside it; and
-    that release's snapshot at version 50, which kept every credit in ``credits``."""
-    ident = CreditAccount.id_for(ANA)
-    at = {"_type_": "datetime_iso", "_data_": "2026-03-02T08:00:00+00:00"}
-    states: list[tuple[str, dict[str, Any]]] = [
-        (
-            get_topic(CreditAccount.AccountOpened),
-            {"timestamp": at, "originator_topic": get_topic(CreditAccount), "member_id": ANA},
-        )
-    ]
-    states += [
-        (
-            get_topic(CreditAccount.CreditsAdded),
-            {
-                "timestamp": at,
-                "source": "purchase",
-                "count": 1,
-                "reference": f"pay-{n}",
-                "actor": "member:ana",
-            },
-        )
-        for n in range(references)
-    ]
-    events, previous = [], ""
-    for version, (topic, state) in enumerate(states, start=1):
-        body = json.dumps(state, separators=(",", ":")).encode()
-        previous = link(previous, ident, version, topic, body)
-        events.append(StoredEvent(ident, version, topic, seal(body, previous)))
-    credits = {
-        f"c{n}": {"source": "purchase", "status": "available", "booking_id": None}
-        for n in range(1, SNAPSHOT_AT)
-    }
-    snapshot_state = {
-        "timestamp": at,
-        "topic": get_topic(CreditAccount),
-        "state": {"_created_on": at, "_modified_on": at, "member_id": ANA, "credits": credits},
-    }
-    snapshot = StoredEvent(
-        ident, SNAPSHOT_AT, "eventsourcing.domain:Snapshot", json.dumps(snapshot_state).encode()
-    )
-    return events, snapshot
-
-
 def test_an_old_snapshot_is_replayed_and_an_old_reference_still_adds_once(database_url: str) -> None:
     clock = ManualClock(datetime(2026, 3, 9, 13, 30, tzinfo=UTC))
     service = BookingService.open(database_url, clock, Policy())
@@ -137,13 +93,11 @@ def test_an_old_snapshot_is_replayed_and_an_old_reference_still_adds_once(databa
         assert service.snapshots is not None
         service.snapshots.recorder.insert_events([snapshot])
 
-        assert (
-            service.add_credits(ANA, "purchase", 1, "pay-3", actor="member:ana")["balance"]["available"] == 51
-        )
+        assert service.add_credits(ANA, "purchase", 1, "pay-3", actor=ANA_ACTOR)["balance"]["available"] == 51
         with pytest.raises(ReferenceConflict):
             service.add_credits(ANA, "employer", 1, "pay-3", actor="operator:olu")
         for n in range(SNAPSHOT_AT - 2):  # up to version 100: a snapshot of today's shape is taken
-            service.add_credits(ANA, "purchase", 1, f"new-{n}", actor="member:ana")
+            service.add_credits(ANA, "purchase", 1, f"new-{n}", actor=ANA_ACTOR)
         latest: list[Any] = list(service.snapshots.get(CreditAccount.id_for(ANA), desc=True, limit=1))
         assert latest[0].originator_version == 2 * SNAPSHOT_AT
         assert latest[0].state["unrecorded_references"]["pay-7"] == ["purchase", 1]
@@ -154,7 +108,7 @@ def test_an_old_snapshot_is_replayed_and_an_old_reference_still_adds_once(databa
     try:
         account = again.get_account(ANA)
         assert account.balance()["available"] == 51 + SNAPSHOT_AT - 2
-        outcome = again.add_credits(ANA, "purchase", 1, "pay-50", actor="member:ana")
+        outcome = again.add_credits(ANA, "purchase", 1, "pay-50", actor=ANA_ACTOR)
         assert outcome["balance"] == account.balance()
         report = verify_store(again.recorder, again.mapper)
         verify_snapshots(again, report)
