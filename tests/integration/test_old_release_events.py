@@ -1,6 +1,6 @@
 """A store written by an old release, opened by today's code on SQLite and PostgreSQL.
 
-The old rows (``tests/unit/domain/data/old_events``, written by the releases themselves, and an
+The old rows (``tests/unit/domain/stored/old_events``, written by the releases themselves, and an
 account stream with a first-release snapshot built here in the first release's shape) are
 inserted as they were stored; today's views, commands and audit then work on them, and
 what the old release recorded keeps its meaning.

@@ -1,6 +1,6 @@
 """The stored shape of every event class and every snapshotted aggregate, by class version.
 
-``current_shapes()`` reads the shapes from the code; ``tests/unit/domain/data/stored_shapes.json``
+``current_shapes()`` reads the shapes from the code; ``tests/unit/domain/stored/stored_shapes.json``
 keeps every shape ever stored, by class version, so that a shape that changes without a new
 class version (and its upcaster) fails ``test_stored_shapes``. After adding the upcaster,
 ``python -m tests.unit.domain.event_shapes`` adds the new versions to the file (it never
@@ -29,7 +29,7 @@ from domain.calendar import ProviderCalendar
 from domain.credits import CreditAccount
 from domain.policy import Policy
 
-STORED = Path(__file__).parent / "data" / "stored_shapes.json"
+STORED = Path(__file__).parent / "stored" / "stored_shapes.json"
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 BASE_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 LIBRARY_STATE = {"_id", "_version", "_pending_events", "_created_on", "_modified_on"}

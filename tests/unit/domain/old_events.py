@@ -1,4 +1,4 @@
-"""Events as old releases stored them (``data/old_events/<release>.json``), for the tests that
+"""Events as old releases stored them (``stored/old_events/<release>.json``), for the tests that
 read them with today's code. Each file holds the stored rows exactly as that release's own
 code wrote them (its hash-chain links included), recorded once from a checkout of the release."""
 
@@ -17,7 +17,7 @@ from eventsourcing.utils import get_topic
 from commands.chain import link, seal
 from domain.credits import CreditAccount
 
-DATA = Path(__file__).parent / "data" / "old_events"
+DATA = Path(__file__).parent / "stored" / "old_events"
 ANA, ANA_ACTOR = "ana", "member:ana"
 SNAPSHOT_AT = 50  # the service's snapshot interval for credit accounts
 RELEASES = ("e7ed297", "3f2ef9d")

@@ -1,6 +1,6 @@
 """What old releases stored decodes to today's events and keeps its meaning.
 
-The rows in ``data/old_events`` were written by the releases themselves; here they are read
+The rows in ``stored/old_events`` were written by the releases themselves; here they are read
 with today's mapper (upcasters included) and used by today's commands.
 """
 

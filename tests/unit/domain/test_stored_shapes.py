@@ -1,5 +1,5 @@
 """Every shape a release stored stays readable: a changed shape needs a new class version and
-its upcaster, and ``data/stored_shapes.json`` keeps each version's shape."""
+its upcaster, and ``stored/stored_shapes.json`` keeps each version's shape."""
 
 from __future__ import annotations
 
