@@ -29,6 +29,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
 from audit.log import decode, event_type, read_log
 from commands.chain import link, unseal
+from commands.snapshots import restored
 from domain.booking import COMPLETED, CONFIRMED, NO_SHOW, PENDING, Booking
 from domain.credits import CREDIT_MOVES, CreditAccount
 from domain.time import iso
@@ -279,7 +280,8 @@ def verify_store(
 
 
 def verify_snapshots(app: Application[UUID], report: Report) -> None:
-    """The latest snapshot of each snapshotted stream must equal the replay to its version.
+    """The latest snapshot of each snapshotted stream must equal the replay to its version (one
+    of an outdated shape is not checked: loads ignore it, see ``commands.snapshots``).
 
     Loading an aggregate starts from its latest snapshot, so an edited snapshot would change
     what commands decide without touching an event; this names it.
@@ -294,14 +296,18 @@ def verify_snapshots(app: Application[UUID], report: Report) -> None:
                 continue
             snapshot = latest[0]
             version = snapshot.originator_version
-            report.snapshots_checked += 1
             try:
-                from_snapshot = vars(snapshot.mutate(None))
+                loaded = restored(snapshot)
             except Exception as error:
+                report.snapshots_checked += 1
                 report.breaches.append(
                     f"snapshot of stream {ident} v{version} ({kind}): cannot be loaded: {error}"
                 )
                 continue
+            if loaded is None:  # of an outdated shape: every load ignores it and replays the events
+                continue
+            report.snapshots_checked += 1
+            from_snapshot = vars(loaded)
             replayed: Any = None
             event: Any
             try:

@@ -63,7 +63,8 @@ def add_credits(service: BookingService, c: m.AddCredits, now: datetime) -> Deci
 
     A reference adds credits once per member: repeated with the same count and source it
     answers the first outcome and adds nothing; with another count or source it is refused
-    (``reference_conflict``).
+    (``reference_conflict``). A reference added by a release that kept no ``CreditReference``
+    is known from the account's own ``CreditsAdded`` and adds once too.
     """
     adder = Actor.parse(c.actor)
     check_addition(c.member_id, c.source, c.count, c.reference, adder)
@@ -72,6 +73,11 @@ def add_credits(service: BookingService, c: m.AddCredits, now: datetime) -> Deci
         used.check_repeat(c.source, c.count)
         return [], used.outcome()
     account = service._account(c.member_id, now)
+    if account.unrecorded_addition(c.reference, c.source, c.count):
+        # Added by a release that kept no CreditReference: a repeat, so nothing is added. Its
+        # first answer's balance was not recorded; the current one is answered.
+        outcome = {"member_id": c.member_id, "source": c.source, "count": c.count, "reference": c.reference}
+        return [], {**outcome, "balance": account.balance()}
     account.add(c.source, c.count, c.reference, adder, now)
     use = CreditReference.use(c.member_id, c.reference, c.source, c.count, account.balance(), adder, now)
     return [use, account], use.outcome()  # the position is the credits' event

@@ -14,13 +14,12 @@ import threading
 import time
 from collections.abc import Callable, Container, Iterable, Sequence
 from datetime import datetime, timedelta
-from itertools import chain
 from typing import Any, ClassVar, TypeVar, cast
 from uuid import UUID
 
 import eventsourcing.postgres
 import psycopg_pool
-from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.application import Application, ProcessingEvent, Repository
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
     InfrastructureFactory,
@@ -40,6 +39,7 @@ from commands.handlers import HANDLERS, booking_outcome
 from commands.idempotency import CommandRecord, check_command_id, fingerprint
 from commands.messages import Command
 from commands.recorder import select_streams, streams_moved
+from commands.snapshots import SnapshotTolerantRepository, restored
 from commands.storage import PoolBudget, event_store_env
 from domain.actors import SCHEDULER, Actor
 from domain.booking import Booking, needs_ledger
@@ -153,6 +153,13 @@ class BookingService(Application[UUID]):
         self._notify(recordings)
         mapper.commit_save()
         return recordings
+
+    def construct_repository(self) -> Repository[UUID]:
+        """The library's repository (used when a snapshot is taken), replaying past an outdated
+        snapshot as the service's own loads do."""
+        repository = super().construct_repository()
+        repository.__class__ = SnapshotTolerantRepository
+        return repository
 
     def construct_mapper(self) -> Mapper[UUID]:
         """Every stored event carries its stream's hash-chain link (see ``commands.chain``)."""
@@ -397,12 +404,15 @@ class BookingService(Application[UUID]):
             # Every event is decoded, the one at the snapshot's version too: the mapper then
             # knows each stream's last hash-chain link, and the next save needs no read for it.
             events = [self.events.mapper.to_domain_event(e) for e in streams.events.get(ident, [])]
-            start: list[Any] = []
+            start: Any = None
             snapshot = streams.snapshots.get(ident)
             if snapshot is not None and snapshot_store is not None:
-                start = [snapshot_store.mapper.to_domain_event(snapshot)]
-                events = [e for e in events if e.originator_version > snapshot.originator_version]
-            aggregate = replayed(None, chain(start, events))
+                start = restored(snapshot_store.mapper.to_domain_event(snapshot))
+                if start is None:  # outdated: the whole stream instead
+                    events = list(self.events.get(ident))
+                else:
+                    events = [e for e in events if e.originator_version > snapshot.originator_version]
+            aggregate = replayed(start, events)
             if isinstance(aggregate, cls):
                 self._cache.put(aggregate)
                 loaded.append(aggregate)
@@ -613,12 +623,14 @@ class BookingService(Application[UUID]):
         return aggregate
 
     def _reconstruct(self, cls: type[A], uuid: UUID, version: int | None) -> A | None:
-        """Replay from the latest snapshot (only read for classes that take them)."""
-        snapshots: list[Any] = []
+        """Replay from the latest snapshot (only read for classes that take them), or from the
+        first event when there is none or it is outdated (``commands.snapshots``)."""
+        start: Any = None
         if self.snapshots is not None and cls in self.snapshotting_intervals:
-            snapshots = list(self.snapshots.get(uuid, desc=True, limit=1, lte=version))
-        gt = snapshots[0].originator_version if snapshots else None
-        aggregate = replayed(None, chain(snapshots, self.events.get(uuid, gt=gt, lte=version)))
+            for snapshot in self.snapshots.get(uuid, desc=True, limit=1, lte=version):
+                start = restored(snapshot)
+        gt = start.version if start is not None else None
+        aggregate = replayed(start, self.events.get(uuid, gt=gt, lte=version))
         return aggregate if isinstance(aggregate, cls) else None
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:

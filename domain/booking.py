@@ -47,7 +47,7 @@ from domain.lifecycle import (
     status_at,
     why_not,
 )
-from domain.policy import FORMATS, Policy
+from domain.policy import FORMATS, Policy, with_unrecorded
 from domain.room import Room
 from domain.time import iso
 
@@ -107,6 +107,15 @@ class Booking(Aggregate):
         policy: dict[str, Any]
         policy_version: str
         actor: str
+
+        # 2: ``policy`` holds every number of ``Policy``; releases before recorded fewer.
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Fill the numbers an older release did not record with the values that keep its
+            behaviour (``policy.UNRECORDED``); ``policy_version`` still names what was recorded."""
+            state["policy"] = with_unrecorded(state["policy"])
 
     class ProviderConfirmed(Aggregate.Event):
         actor: str

@@ -8,6 +8,9 @@ Its state is bounded by what is still open, never by the member's history: count
 and status, the available credits as runs of consecutive ids, and the held and the restorable
 (forfeited) credits one by one. A consumed credit is only a count; the audit's full table of
 every credit is ``ledger_credits``, folded from the events with the same ``CREDIT_MOVES``.
+The one exception is history older than ``CreditReference``: the references of additions whose
+use no ``CreditReference`` records (``unrecorded_references``), written before the upgrade
+that started recording them and never after, so a repeat of such a reference still adds once.
 State containers are changed at most one level deep (an element is replaced, never edited in
 place), so a shallow copy of each container is a safe private copy of the aggregate.
 """
@@ -24,7 +27,14 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 from domain.actors import Actor, check_party_id
-from domain.errors import InvalidInput, InvalidTransition, NoCreditAvailable, NotAllowed
+from domain.errors import (
+    InvalidInput,
+    InvalidTransition,
+    NoCreditAvailable,
+    NotAllowed,
+    ReferenceConflict,
+    SnapshotOutdated,
+)
 
 SOURCES = ("purchase", "insurance", "employer")
 STATUSES = ("available", "held", "consumed", "forfeited")
@@ -40,7 +50,8 @@ def credit_number(credit_id: str) -> int:
 class CreditAccount(Aggregate):
     # 2: bounded state (counts, runs of available credits, held and restorable credits);
     # version-1 snapshots kept every credit in ``credits``.
-    class_version = 2
+    # 3: ``unrecorded_references``, known only from the events: older snapshots are replayed.
+    class_version = 3
 
     class AccountOpened(Aggregate.Created):
         member_id: str
@@ -50,8 +61,21 @@ class CreditAccount(Aggregate):
         count: int
         reference: str
         actor: str
+        reference_recorded: bool
+        """Whether a ``CreditReference`` saved with this event records the reference's use."""
+
+        # 2: ``reference_recorded``; releases before kept no record beside the event.
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # Some releases that wrote version 1 did save a CreditReference too; answering from
+            # ``unrecorded_references`` is then never reached, as the record is looked up first.
+            state["reference_recorded"] = False
 
         def apply(self, account: CreditAccount) -> None:
+            if not self.reference_recorded and self.reference not in account.unrecorded_references:
+                account.unrecorded_references[self.reference] = [self.source, self.count]
             first = account.added + 1
             account.added += self.count
             account._count(self.source, "available", self.count)
@@ -62,10 +86,18 @@ class CreditAccount(Aggregate):
         booking_id: str
         actor: str
         confirm_by: datetime | None = None
+        """The holding booking's confirmation deadline; None: not recorded (unknown)."""
+
+        # 2: ``confirm_by``; the first release did not record it.
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("confirm_by", None)  # unknown: ``holds_to_settle`` checks the booking
 
         def apply(self, account: CreditAccount) -> None:
             account._move(self.credit_id, CREDIT_MOVES[type(self)].enters, self.booking_id)
-            account.hold_deadlines[self.credit_id] = getattr(self, "confirm_by", None)
+            account.hold_deadlines[self.credit_id] = self.confirm_by
 
     class CreditHoldMoved(Aggregate.Event):
         """The booking holding the credit moved: its new confirmation deadline."""
@@ -124,6 +156,9 @@ class CreditAccount(Aggregate):
         self.forfeited: dict[str, list[str]] = {}  # credit id -> [source, booking id] (restorable)
         self.hold_deadlines: dict[str, datetime | None] = {}
         """The confirmation deadline of the booking holding each held credit."""
+        self.unrecorded_references: dict[str, list[Any]] = {}
+        """reference -> [source, count] of its first addition, for additions recorded before
+        ``CreditReference`` existed (see ``CreditsAdded.reference_recorded``)."""
 
     @staticmethod
     @lru_cache(maxsize=4096)  # asked on every command of the provider or member
@@ -137,24 +172,14 @@ class CreditAccount(Aggregate):
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
-        """A version-1 snapshot's table of every credit, folded into the bounded state."""
-        credits: dict[str, dict[str, Any]] = state.pop("credits")
-        account = CreditAccount.__new__(CreditAccount)
-        CreditAccount.__init__(account, state["member_id"])
-        account.added = len(credits)
-        for credit_id, credit in credits.items():
-            account._count(credit["source"], "available", 1)
-            account._make_available(credit_number(credit_id), credit_number(credit_id), credit["source"])
-            if credit["status"] != "available":
-                account._move(credit_id, credit["status"], credit["booking_id"])
-        state.setdefault("hold_deadlines", dict.fromkeys(account.held))
-        state.update(
-            added=account.added,
-            counts=account.counts,
-            available=account.available,
-            held=account.held,
-            forfeited=account.forfeited,
-        )
+        """A version-1 snapshot kept every credit, but not the references of old additions,
+        which version 3 needs: replay the events instead (snapshots are caches)."""
+        raise SnapshotOutdated("credit account snapshots before version 3 lack unrecorded_references")
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        """The references of old additions are in the events only: replay them instead."""
+        raise SnapshotOutdated("credit account snapshots before version 3 lack unrecorded_references")
 
     # commands
 
@@ -166,6 +191,7 @@ class CreditAccount(Aggregate):
             count=count,
             reference=reference,
             actor=str(actor),
+            reference_recorded=True,
             timestamp=now,
         )
 
@@ -235,6 +261,20 @@ class CreditAccount(Aggregate):
 
     def first_available(self) -> str | None:
         return f"c{self.available[0][0]}" if self.available else None
+
+    def unrecorded_addition(self, reference: str, source: str, count: int) -> bool:
+        """Whether ``reference`` already added credits before its use was recorded as a
+        ``CreditReference``: True for a repeat of that addition (add nothing), a
+        ``ReferenceConflict`` for another addition under it, False for a reference never used."""
+        earlier = self.unrecorded_references.get(reference)
+        if earlier is None:
+            return False
+        if [source, count] != earlier:
+            raise ReferenceConflict(
+                f"reference {reference!r} already added {earlier[1]} {earlier[0]} credit(s) for "
+                f"member {self.member_id}; it cannot also add {count} {source} credit(s): use a new reference"
+            )
+        return True
 
     def holds_to_settle(self, now: datetime) -> list[str]:
         """Bookings holding a credit whose confirmation deadline has passed (or is unknown):

@@ -86,3 +86,9 @@ ERROR_TYPES: tuple[type[BookingError], ...] = (
     IdempotencyConflict,
     ConcurrencyConflict,
 )
+
+
+class SnapshotOutdated(Exception):
+    """An aggregate's snapshot is of a shape its events can rebuild but it cannot be upcast to:
+    raised by an aggregate's ``upcast_vN_vM``; the snapshot is ignored and the aggregate is
+    replayed from its events instead (snapshots are caches)."""

@@ -7,7 +7,7 @@ numbers for the rest of its life, so a later change of configuration never alter
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
@@ -17,6 +17,18 @@ from domain.errors import OutsideAvailability, TooFarAhead, TooLateToBook
 from domain.time import format_duration, iso, parse_duration
 
 FORMATS = ("video", "audio", "chat")
+UNRECORDED: dict[str, str] = {
+    "join_opens_before": "PT15M",
+    "provider_late_grace": "PT0S",
+    "min_confirm_time": "PT0S",
+    "reminder_lead": "PT0S",
+}
+"""For each number added after the first release, the value that reproduces what a booking
+recorded without it did under the release that recorded it: a provider could be reported
+absent from the start (no late grace), any start with enough notice could be reserved or
+rescheduled to (no minimum time to confirm), and no reminder was ever due. A booking decides
+with the numbers it recorded, so these fill the gaps, never today's configured defaults
+(``join_opens_before`` was recorded by every release; 15 minutes is what each one read)."""
 _RECORDED: dict[str, Policy] = {}  # see Policy.recorded
 
 
@@ -35,7 +47,14 @@ class Policy:
     reminder_lead: timedelta = timedelta(hours=24)
     """``SessionReminderDue`` is recorded this long before a confirmed session; zero: never."""
 
-    def __post_init__(self) -> None:
+    recorded_numbers: InitVar[bool] = False
+    """True for numbers a booking recorded: they were valid under the rules of the release that
+    recorded them, so later rules for *configured* numbers never judge them again (an old
+    booking with a rule it predates must still load, not answer 500)."""
+
+    def __post_init__(self, recorded_numbers: bool) -> None:
+        if recorded_numbers:
+            return
         for name in (
             "free_cancel_window",
             "confirm_window",
@@ -99,9 +118,11 @@ class Policy:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Policy:
-        """Numbers a booking recorded before a number existed take that number's default."""
-        durations = {k: parse_duration(v) for k, v in data.items() if k != "lengths"}
-        return cls(lengths=tuple(int(n) for n in data["lengths"]), **durations)
+        """The numbers a booking recorded; one recorded before a number existed takes the value
+        that reproduces its release's behaviour (``UNRECORDED``), never today's default."""
+        numbers = with_unrecorded(data)
+        durations = {k: parse_duration(v) for k, v in numbers.items() if k != "lengths"}
+        return cls(lengths=tuple(int(n) for n in numbers["lengths"]), recorded_numbers=True, **durations)
 
     @classmethod
     def recorded(cls, version: str, numbers: dict[str, Any]) -> Policy:
@@ -145,6 +166,12 @@ class Policy:
             f"before the start; after that the session credit is forfeited. The provider "
             f"must confirm by {_hours(self.confirm_window)} before the start."
         )
+
+
+def with_unrecorded(numbers: dict[str, Any]) -> dict[str, Any]:
+    """``numbers`` as recorded, plus ``UNRECORDED``'s value for each number they lack (the one
+    rule both the ``SessionReserved`` upcaster and ``Policy.from_dict`` fill by)."""
+    return {**UNRECORDED, **numbers}
 
 
 def _hours(value: timedelta) -> str:
