@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,6 +20,16 @@ import pytest
 
 from tests.e2e.conftest import TOKENS, Api
 from tests.future_events import record_future_event
+
+
+@dataclass
+class Reply:
+    status: int
+    response: http.client.HTTPResponse
+    data: bytes
+
+    def getheader(self, name: str) -> str | None:
+        return self.response.getheader(name)
 
 
 class Connection:
@@ -30,7 +41,7 @@ class Connection:
         self.http.connect()
         self.socket = self.http.sock
 
-    def request(self, method: str, path: str, body: Any = None, actor: str | None = None) -> Any:
+    def request(self, method: str, path: str, body: Any = None, actor: str | None = None) -> Reply:
         headers = {"Authorization": f"Bearer {TOKENS['service']}"}
         if actor is not None:
             headers["X-Actor"] = actor
@@ -40,9 +51,9 @@ class Connection:
             headers["Content-Type"] = "application/json"
         self.http.request(method, path, body=payload, headers=headers)
         response = self.http.getresponse()
-        response.data = response.read()
+        reply = Reply(response.status, response, response.read())
         assert self.http.sock is self.socket, "the server closed the keep-alive connection"
-        return response
+        return reply
 
     def close(self) -> None:
         self.http.close()
