@@ -256,6 +256,7 @@ class ViewHealth(Answer):
 
 class Health(Answer):
     status: str = Field(description="ok, or stalled (503) when a view cannot apply an event")
+    version: str = Field(description="the release this process runs (booking --version)")
     database: str
     head_position: int
     projection_lag: dict[str, int] | None
