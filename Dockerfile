@@ -17,7 +17,9 @@ RUN pip install --no-deps -r constraints.txt
 COPY . /app
 RUN pip install --no-deps . \
     && pip check \
-    && useradd --system --no-create-home booking
+    && useradd --system --no-create-home booking \
+    && install -d -o booking /var/lib/booking
+# /var/lib/booking: the one place the processes write (the deliverer's --alive-file)
 USER booking
 
 EXPOSE 8000

@@ -109,6 +109,9 @@ def test_the_deliverer_is_health_checked_on_the_file_it_touches() -> None:
     command = deliverer["command"]
     alive = command[command.index("--alive-file") + 1]
     assert alive in " ".join(deliverer["healthcheck"]["test"])
+    directory = str(Path(alive).parent)
+    dockerfile = (REPOSITORY / "Dockerfile").read_text()
+    assert f"install -d -o booking {directory}" in dockerfile, "the image's user can write the file"
 
 
 def test_webhooks_to_private_networks_are_refused() -> None:
