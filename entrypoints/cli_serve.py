@@ -26,8 +26,7 @@ from typing import Any
 
 from entrypoints.bootstrap import Booted, booted
 from entrypoints.cli_arguments import at_least_one
-from entrypoints.metrics import MULTIPROCESS_DIR
-from entrypoints.settings import Settings, SettingsError
+from entrypoints.settings import Settings, SettingsError, share_metrics_through
 
 GENERATED_ROLE = "operator"
 
@@ -175,7 +174,7 @@ def _shared_metrics_dir() -> str:
     in ``PROMETHEUS_MULTIPROC_DIR`` for the workers to inherit: every worker then answers
     ``/metrics`` for all of them. Fresh, so no earlier run's counts are added in."""
     directory = tempfile.mkdtemp(prefix="booking-metrics-")
-    os.environ[MULTIPROCESS_DIR] = directory
+    share_metrics_through(directory)
     return directory
 
 

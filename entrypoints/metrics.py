@@ -17,7 +17,6 @@ and lags) is the same from any worker and stays a plain collector.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -26,7 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+from entrypoints.settings import shared_metrics_dir
 
 
 def multiprocess_dir() -> str | None:
@@ -34,7 +33,7 @@ def multiprocess_dir() -> str | None:
 
     The client library reads the same variable when it is first imported: that import must
     come after the variable is set, which a worker started by ``spawn`` guarantees."""
-    return os.environ.get(MULTIPROCESS_DIR) or None
+    return shared_metrics_dir()
 
 
 class HttpMetrics:

@@ -91,12 +91,12 @@ def get_health(request: Request) -> Any:
     return JSONResponse(report, status_code=status)
 
 
-def _version(version: dict[str, Any], head: int) -> dict[str, Any]:
+def _version(recorded: dict[str, Any], head: int) -> dict[str, Any]:
     """A view's schema version and, while its live tables hold another than this release's,
     the rebuild beside them (or its wait for one: position 0)."""
-    entry: dict[str, Any] = {"schema_version": version["schema_version"]}
-    if version["schema_version"] != version["expected"]:
-        building = version["building"] or {"schema_version": version["expected"], "position": 0}
+    entry: dict[str, Any] = {"schema_version": recorded["schema_version"]}
+    if recorded["schema_version"] != recorded["expected"]:
+        building = recorded["building"] or {"schema_version": recorded["expected"], "position": 0}
         position = building["position"]
         entry["rebuilding"] = {
             "schema_version": building["schema_version"],
