@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES = (
     "entrypoints.cli_scheduler",
     "entrypoints.cli_audit",
     "entrypoints.cli_deliver",
+    "entrypoints.cli_migrate",
 )
 
 

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from entrypoints.bootstrap import Booted, boot
 from entrypoints.cli_arguments import at_least_one, positive_seconds
 from entrypoints.settings import Settings
+from migrations.prepare import prepare_database
 from projections.catalog import VIEW_NAMES
 from projections.rebuild import RebuildFailed, rebuild_views
 from projections.runner import GATHER, TRANSIENT_ERRORS, ProjectionsRunner
@@ -129,6 +130,7 @@ def _open_runner(
 
 def run_rebuild(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
+    prepare_database(settings.database_url, settings.pools)
     names = [args.name] if args.name else None
     bar = tqdm(unit="event", desc=f"rebuild {args.name or 'all views'}")
     stalled: dict[str, Stall] = {}
@@ -159,6 +161,7 @@ def run_rebuild(args: argparse.Namespace) -> int:
 
 def run_verify(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
+    prepare_database(settings.database_url, settings.pools)
     differences = verify_views(settings.database_url, pools=settings.pools)
     for line in differences:
         print(line)

@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from migrations.lock import SCHEMA, advisory_lock
+
 TRACKING_TABLE = "projection_tracking"
 STALLS_TABLE = "projection_stalls"
 HEARTBEATS_TABLE = "scheduler_heartbeats"
@@ -178,6 +180,11 @@ def pending_deadlines_tables(metadata: sa.MetaData, prefix: str) -> tuple[sa.Tab
 
 def create_tables(engine: sa.Engine, metadata: sa.MetaData) -> None:
     """Create missing tables and indexes; tolerate another process creating them at the same moment."""
+    with advisory_lock(engine, SCHEMA):  # PostgreSQL: two concurrent CREATEs of one table fail
+        _create_tables(engine, metadata)
+
+
+def _create_tables(engine: sa.Engine, metadata: sa.MetaData) -> None:
     for attempt in range(6):
         try:
             with engine.begin() as conn:
