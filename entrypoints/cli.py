@@ -24,6 +24,7 @@ SUBCOMMAND_MODULES = (
     "entrypoints.cli_scheduler",
     "entrypoints.cli_audit",
     "entrypoints.cli_deliver",
+    "entrypoints.cli_migrate",
 )
 
 
