@@ -19,6 +19,7 @@ from commands.clock import ManualClock, SystemClock
 from commands.service import BookingService
 from commands.webhooks import WebhookCommands
 from feed.reader import EventFeed
+from migrations.prepare import prepare_database
 from projections.database import create_read_engine
 from projections.queries import ReadModels
 from projections.runner import ProjectionsRunner
@@ -83,6 +84,7 @@ def test_views_and_the_schedulers_read_move_past_an_event_of_a_newer_release(
 
 
 def test_the_feed_and_the_deliverer_move_past_an_event_of_a_newer_release(database_url: str) -> None:
+    prepare_database(database_url)  # the webhook store's tables are the migrations'
     service = BookingService.open(database_url, SystemClock())
     engine = create_read_engine(database_url)
     try:
