@@ -100,7 +100,7 @@ def _prepare(release: str, backend: str, source: str, folder: Path) -> Generator
             if source == "restored":
                 restore_postgres(fixture, url)
             else:
-                _import(fixture, url, folder)
+                _import(fixture, url)
             yield url
         finally:
             drop_postgres_database(url)
@@ -108,11 +108,11 @@ def _prepare(release: str, backend: str, source: str, folder: Path) -> Generator
         yield restore_sqlite(fixture, folder / "booking.db")
     else:
         url = f"sqlite:///{folder / 'booking.db'}"
-        _import(fixture, url, folder)
+        _import(fixture, url)
         yield url
 
 
-def _import(fixture: Path, database_url: str, folder: Path) -> None:
+def _import(fixture: Path, database_url: str) -> None:
     result = TODAY.run(
         {}, "audit", "import", str(fixture / "export.jsonl"), "--database-url", database_url, "--no-progress"
     )
