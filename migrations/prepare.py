@@ -16,6 +16,7 @@ migrated here: they rebuild themselves (``projections``).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from commands.storage import PoolBudget
 from migrations.lock import SCHEMA, advisory_lock
 
 HERE = Path(__file__).resolve().parent
+log = logging.getLogger("booking.migrations")
 VERSION_TABLE = "alembic_version"
 
 
@@ -68,9 +70,16 @@ def upgrade(engine: sa.Engine) -> Prepared:
         script = ScriptDirectory.from_config(config).get_revision(step.up_revision_id)
         applied.append(f"{step.up_revision_id} {script.doc if script else ''}".strip())
 
-    with engine.begin() as connection:
-        config = alembic_config(connection, on_version_apply=record)
-        command.upgrade(config, "head")
+    chatty = logging.getLogger("alembic")  # a line per plugin at every start: ours says what matters
+    level, chatty.level = chatty.level, max(chatty.level, logging.WARNING)
+    try:
+        with engine.begin() as connection:
+            config = alembic_config(connection, on_version_apply=record)
+            command.upgrade(config, "head")
+    finally:
+        chatty.setLevel(level)
+    if applied:
+        log.info("database migrated: %s", "; ".join(applied))
     return Prepared(tuple(applied), head())
 
 
