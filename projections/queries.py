@@ -200,23 +200,22 @@ class ReadModels:
 
     def schema_versions(self) -> dict[str, dict[str, Any]]:
         """Per view: the version its live tables hold, the one this code builds, and the one
-        being built beside them (with the build's position), if any."""
+        being built beside them (with the build's position), if any. The positions are read
+        before the versions: a build switched in between shows as done, never as a build whose
+        position vanished; a build whose tracking row is not made yet is at 0."""
+        with self.engine.connect() as conn:
+            query = sa.select(self._tracking.c.view_name, self._tracking.c.notification_id)
+            positions = dict(conn.execute(query).tuples().all())
         recorded = self._versions.read()
         report: dict[str, dict[str, Any]] = {}
-        with self.engine.connect() as conn:
-            for name in VIEW_NAMES:
-                entry = recorded.get(name)
-                live = entry.live if entry is not None else None
-                building = None
-                if entry is not None and entry.building and entry.prefix:
-                    position = conn.execute(
-                        sa.select(self._tracking.c.notification_id).where(
-                            self._tracking.c.view_name == entry.prefix + name
-                        )
-                    ).scalar_one_or_none()
-                    building = {"schema_version": entry.building, "position": int(position or 0)}
-                expected = self._expected[name]
-                report[name] = {"schema_version": live, "expected": expected, "building": building}
+        for name in VIEW_NAMES:
+            entry = recorded.get(name)
+            building = None
+            if entry is not None and entry.building and entry.prefix:
+                position = int(positions.get(entry.prefix + name) or 0)
+                building = {"schema_version": entry.building, "position": position}
+            live = entry.live if entry is not None else None
+            report[name] = {"schema_version": live, "expected": self._expected[name], "building": building}
         return report
 
     def _select(self, table: sa.Table) -> sa.Select[Any]:
