@@ -22,13 +22,11 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import psycopg
-
+from bench.scratch import scratch_database
 from commands.clock import ManualClock
 from commands.service import BookingService
 from commands.storage import event_store_env
@@ -157,18 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reserves", type=int, default=300, help="timed reserves per kind")
     parser.add_argument("--warmup", type=int, default=20)
     args = parser.parse_args(argv)
-    if args.sqlite:
-        with tempfile.TemporaryDirectory() as folder:
-            run(f"sqlite:///{folder}/history.db", args)
-    else:
-        schema = f"bench_history_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(args.postgres_url, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-        try:
-            run(f"{args.postgres_url}?schema={schema}", args)
-        finally:
-            with psycopg.connect(args.postgres_url, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with scratch_database("history", args.postgres_url, sqlite=args.sqlite) as url:
+        run(url, args)
     print("reproduce: PYTHONPATH=. python -m bench.history " + shlex.join(argv or sys.argv[1:]))
     return 0
 

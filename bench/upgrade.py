@@ -18,16 +18,13 @@ import random
 import shlex
 import statistics
 import sys
-import tempfile
 import threading
 import time
-import uuid
-from pathlib import Path
 from typing import Any
 
-import psycopg
 import sqlalchemy as sa
 
+from bench.scratch import scratch_database
 from commands.clock import SystemClock
 from commands.service import BookingService
 from commands.storage import event_store_env
@@ -43,18 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sqlite", action="store_true", help="on a temporary SQLite file instead")
     parser.add_argument("--events", type=int, default=100_000)
     args = parser.parse_args(argv)
-    if args.sqlite:
-        with tempfile.TemporaryDirectory() as directory:
-            run(f"sqlite:///{Path(directory) / 'bench.db'}", args)
-    else:
-        schema = f"bench_upgrade_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(args.postgres_url, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-        try:
-            run(f"{args.postgres_url}?schema={schema}", args)
-        finally:
-            with psycopg.connect(args.postgres_url, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with scratch_database("upgrade", args.postgres_url, sqlite=args.sqlite) as url:
+        run(url, args)
     print("reproduce: PYTHONPATH=. python -m bench.upgrade " + shlex.join(argv or sys.argv[1:]))
     return 0
 
