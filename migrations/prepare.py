@@ -17,18 +17,20 @@ migrated here: they rebuild themselves (``projections``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 
 from commands.storage import PoolBudget
 from migrations.lock import SCHEMA, advisory_lock
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("booking.migrations")
@@ -67,25 +69,41 @@ def upgrade(engine: sa.Engine) -> Prepared:
     applied: list[str] = []
 
     def record(*, step: Any, **_: Any) -> None:
+        from alembic.script import ScriptDirectory
+
         script = ScriptDirectory.from_config(config).get_revision(step.up_revision_id)
         applied.append(f"{step.up_revision_id} {script.doc if script else ''}".strip())
 
-    chatty = logging.getLogger("alembic")  # a line per plugin at every start: ours says what matters
-    level, chatty.level = chatty.level, max(chatty.level, logging.WARNING)
-    try:
+    with _quiet_alembic():
+        from alembic import command
+
         with engine.begin() as connection:
             config = alembic_config(connection, on_version_apply=record)
             command.upgrade(config, "head")
-    finally:
-        chatty.setLevel(level)
     if applied:
         log.info("database migrated: %s", "; ".join(applied))
     return Prepared(tuple(applied), head())
 
 
+@contextmanager
+def _quiet_alembic() -> Iterator[None]:
+    """Alembic logs a line per plugin when first imported and per step when run: at every start
+    of every process that is noise. Its warnings pass; ``upgrade`` says what it applied."""
+    chatty = logging.getLogger("alembic")
+    level = chatty.level
+    chatty.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        chatty.setLevel(level)
+
+
 def alembic_config(connection: sa.Connection | None = None, **attributes: Any) -> Config:
     """Alembic's configuration, built here rather than read from an ``alembic.ini``: the
     scripts are this package's files, the connection the caller's."""
+    with _quiet_alembic():
+        from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(HERE))
     config.attributes.update(attributes, connection=connection)
@@ -94,7 +112,10 @@ def alembic_config(connection: sa.Connection | None = None, **attributes: Any) -
 
 def head() -> str:
     """The revision this release's migrations end at."""
-    revision = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    with _quiet_alembic():
+        from alembic.script import ScriptDirectory
+
+        revision = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert revision is not None
     return revision
 
