@@ -141,6 +141,13 @@ def record_member_joined(service: BookingService, c: m.RecordMemberJoined, now: 
     return [booking], booking_outcome(booking)
 
 
+@handles(m.RecordProviderJoined)
+def record_provider_joined(service: BookingService, c: m.RecordProviderJoined, now: datetime) -> Decided:
+    booking = service._load(Booking, c.booking_id, "booking")
+    booking.record_joined("provider", Actor.parse(c.actor), now)
+    return [booking], booking_outcome(booking)
+
+
 @handles(m.CompleteSession)
 def complete_session(service: BookingService, c: m.CompleteSession, now: datetime) -> Decided:
     booking, account, calendar = service._booking_with_ledger(c.booking_id, now)

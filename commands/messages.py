@@ -120,6 +120,15 @@ class RecordMemberJoined(Command):
 
 
 @dataclass(frozen=True)
+class RecordProviderJoined(Command):
+    """The provider's presence (a command of its own, so the member's join keeps its
+    idempotency fingerprint)."""
+
+    booking_id: str
+    actor: str
+
+
+@dataclass(frozen=True)
 class CompleteSession(Command):
     booking_id: str
     actor: str

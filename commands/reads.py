@@ -36,6 +36,7 @@ def booking_read(booking: Booking, now: datetime) -> dict[str, Any]:
         "free_cancellation_closed": instant(booking.free_cancellation_closed),
         "credit_id": booking.credit_id,
         "joined_at": instant(booking.joined_at),
+        "provider_joined_at": instant(booking.provider_joined_at),
         "absent_party": booking.absent_party,
         "forfeited_credits": len(booking.forfeited),
         "restored_credits": len(booking.restored),

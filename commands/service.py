@@ -255,6 +255,11 @@ class BookingService(Application[UUID]):
     ) -> dict[str, Any]:
         return self.handle(m.RecordMemberJoined(booking_id, str(actor)), command_id)
 
+    def record_provider_joined(
+        self, booking_id: str, *, actor: str | Actor, command_id: str | None = None
+    ) -> dict[str, Any]:
+        return self.handle(m.RecordProviderJoined(booking_id, str(actor)), command_id)
+
     def complete_session(
         self, booking_id: str, *, actor: str | Actor, command_id: str | None = None
     ) -> dict[str, Any]:

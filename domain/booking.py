@@ -36,9 +36,11 @@ from domain.lifecycle import (
     EXPIRED,
     FINAL,
     JOINED,
+    MEMBER,
     NO_SHOW,
     NO_SHOW_ACTION,
     PENDING,
+    PROVIDER,
     RESCHEDULE,
     STATUSES,
     Timeline,
@@ -109,12 +111,19 @@ class Booking(Aggregate):
         actor: str
 
         # 2: ``policy`` holds every number of ``Policy``; releases before recorded fewer.
-        class_version = 2
+        # 3: ``policy`` also holds ``member_late_grace``.
+        class_version = 3
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             """Fill the numbers an older release did not record with the values that keep its
             behaviour (``policy.UNRECORDED``); ``policy_version`` still names what was recorded."""
+            state["policy"] = with_unrecorded(state["policy"])
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            """A booking recorded without ``member_late_grace`` let the provider report the member
+            absent from the start: a late grace of zero (``policy.UNRECORDED``)."""
             state["policy"] = with_unrecorded(state["policy"])
 
     class ProviderConfirmed(Aggregate.Event):
@@ -174,6 +183,7 @@ class Booking(Aggregate):
             booking.session_end_due = self.session_end_due
             booking.credit_id = self.credit_id
             booking.joined_at = None
+            booking.provider_joined_at = None
 
     class Cancelled(Aggregate.Event):
         by: str
@@ -197,6 +207,15 @@ class Booking(Aggregate):
 
         def apply(self, booking: Booking) -> None:
             booking.joined_at = self.timestamp
+
+    class ProviderJoined(Aggregate.Event):
+        """The provider's presence in the session was recorded (by the provider or the
+        live-session platform): the provider can no longer be reported absent."""
+
+        actor: str
+
+        def apply(self, booking: Booking) -> None:
+            booking.provider_joined_at = self.timestamp
 
     class SessionCompleted(Aggregate.Event):
         credit_id: str
@@ -254,6 +273,7 @@ class Booking(Aggregate):
         self.policy_version = policy_version
         self.status = PENDING
         self.joined_at: datetime | None = None
+        self.provider_joined_at: datetime | None = None
         self.absent_party: str | None = None
         self.free_cancellation_closed: datetime | None = None
         self.reminded_due: datetime | None = None
@@ -399,6 +419,25 @@ class Booking(Aggregate):
         self._check_allowed(JOINED, now)
         if self.joined_at is None:
             self.trigger_event(self.MemberJoined, actor=str(actor), timestamp=now)
+
+    def record_joined(self, party: str, actor: Actor, now: datetime) -> None:
+        """Record that ``party`` is present in the session, once (a repeat records nothing).
+
+        The member's join is reported by the member or the platform (as always); the
+        provider's by the provider or the live-session platform."""
+        if party == MEMBER:
+            self.record_member_joined(actor, now)
+            return
+        if party != PROVIDER:
+            raise InvalidInput(f"party must be 'member' or 'provider'; got {party!r}")
+        if actor.kind != "platform" and not actor.is_("provider", self.provider_id):
+            raise NotAllowed(
+                f"{actor} may not report the provider's presence in booking {self.id}; "
+                f"only provider {self.provider_id} or the live-session platform may"
+            )
+        self._check_allowed(JOINED, now)
+        if self.provider_joined_at is None:
+            self.trigger_event(self.ProviderJoined, actor=str(actor), timestamp=now)
 
     def complete(self, account: CreditAccount, actor: Actor, now: datetime) -> None:
         self._check_actor(actor, "provider", action="complete")

@@ -56,6 +56,7 @@ class Timeline:
     session_end_due: datetime
     joined_at: datetime | None
     policy: Policy
+    provider_joined_at: datetime | None = None
 
     @classmethod
     def of(cls, recorded: Any, policy: Policy) -> Timeline:
@@ -70,6 +71,7 @@ class Timeline:
             session_end_due=recorded.session_end_due,
             joined_at=recorded.joined_at,
             policy=policy,
+            provider_joined_at=recorded.provider_joined_at,
         )
 
     @property
@@ -80,6 +82,11 @@ class Timeline:
     def provider_absent_from(self) -> datetime:
         """From when the member (or an operator) may report the provider absent."""
         return self.starts_at + self.policy.provider_late_grace
+
+    @property
+    def member_absent_from(self) -> datetime:
+        """From when the provider may report the member absent (if no join is recorded)."""
+        return self.starts_at + self.policy.member_late_grace
 
 
 def status_at(t: Timeline, now: datetime) -> str:
@@ -154,6 +161,8 @@ def _why_not_complete(t: Timeline, status: str, now: datetime) -> str | None:
     refused = _only_when(status, CONFIRMED, action="complete")
     if refused is None and now < t.starts_at:
         return f"cannot complete before the session starts at {iso(t.starts_at)}"
+    if refused is None and t.joined_at is None:
+        return "cannot complete a session the member has not joined: no join of the member is recorded"
     return refused
 
 
@@ -162,11 +171,13 @@ def _why_not_no_show(t: Timeline, status: str, now: datetime, absent_party: str)
     if refused is not None:
         return refused
     if absent_party == MEMBER:
-        if now < t.starts_at:
-            return f"cannot report the member absent before the session starts at {iso(t.starts_at)}"
         if t.joined_at is not None:
             return f"the member's join was recorded at {iso(t.joined_at)}; they were not absent"
+        if now < t.member_absent_from:
+            return f"the member can be reported absent only from {iso(t.member_absent_from)}"
         return None
+    if t.provider_joined_at is not None:
+        return f"the provider's presence was recorded at {iso(t.provider_joined_at)}; they were not absent"
     if now < t.provider_absent_from:
         return f"the provider can be reported absent only from {iso(t.provider_absent_from)}"
     return None

@@ -32,6 +32,7 @@ POLICY_VARIABLES = {
     "BOOKING_SLOT_STEP": "slot_step",
     "BOOKING_JOIN_OPENS_BEFORE": "join_opens_before",
     "BOOKING_PROVIDER_LATE_GRACE": "provider_late_grace",
+    "BOOKING_MEMBER_LATE_GRACE": "member_late_grace",
     "BOOKING_MIN_CONFIRM_TIME": "min_confirm_time",
     "BOOKING_REMINDER_LEAD": "reminder_lead",
 }

@@ -107,6 +107,7 @@ DATA_MODELS: dict[str, type[Data]] = {
     "Cancelled": CancelledData,
     "CreditForfeited": CreditForfeitedData,
     "MemberJoined": Empty,
+    "ProviderJoined": Empty,
     "SessionCompleted": SessionCompletedData,
     "NoShowRecorded": NoShowRecordedData,
     "ForfeitRevoked": ForfeitRevokedData,

@@ -304,6 +304,7 @@ def _session(row: Any, now: datetime) -> dict[str, Any]:
         "change_is_free": change_is_free(timeline, now),
         "allowed_actions": list(allowed_actions(timeline, now)),
         "joined_at": row.joined_at,
+        "provider_joined_at": row.provider_joined_at,
         "policy_version": row.policy_version,
         "booking_version": row.booking_version,
         "last_change": {"event": row.last_change_type, "at": row.last_change_at, "by": row.last_change_by},

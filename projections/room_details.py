@@ -41,12 +41,14 @@ BOOKING_CHANGES = (
     Booking.Rescheduled,
     Booking.CreditForfeited,
     Booking.MemberJoined,
+    Booking.ProviderJoined,
     Booking.ForfeitRevoked,
 )
 
 
 class RoomDetails(View):
     name = "room_details"
+    revision = 2  # 2: the provider's presence (``provider_joined_at``)
 
     def handlers(self) -> Mapping[type, Handler]:
         return {
@@ -97,6 +99,7 @@ class RoomDetails(View):
             "free_until": event.free_until,
             "session_end_due": event.session_end_due,
             "joined_at": None,
+            "provider_joined_at": None,
             "policy_version": event.policy_version,
             "policy": event.policy,
             **_last_change(event),
@@ -121,9 +124,12 @@ class RoomDetails(View):
                 free_until=event.free_until,
                 session_end_due=event.session_end_due,
                 joined_at=None,
+                provider_joined_at=None,
             )
         elif isinstance(event, Booking.MemberJoined):
             session["joined_at"] = event.timestamp
+        elif isinstance(event, Booking.ProviderJoined):
+            session["provider_joined_at"] = event.timestamp
         self.sessions.put(booking_id, [session])
         self._room_changed(conn, session["room_id"], event)
 

@@ -236,9 +236,17 @@ async def record_member_joined(
     body: MemberJoined | None = None,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, Any]:
-    """The live-session platform reports that the member joined: body ``{"party": "member"}``
-    or none."""
-    command = m.RecordMemberJoined(booking_id, acting_party(caller, x_actor))
+    """Record a party's presence in the session, once each, inside the join window: body
+    ``{"party": "member"}`` (or none) for the member's join, by the member or the platform;
+    ``{"party": "provider"}`` for the provider's, by the provider or the platform. Once the
+    provider's presence is recorded the provider cannot be reported absent; the member's join
+    is what lets the provider complete the session."""
+    actor = acting_party(caller, x_actor)
+    command: m.Command
+    if body is not None and body.party == "provider":
+        command = m.RecordProviderJoined(booking_id, actor)
+    else:
+        command = m.RecordMemberJoined(booking_id, actor)
     outcome = await handled(service, command, idempotency_key)
     return with_id(outcome, "booking_id")
 

@@ -88,6 +88,7 @@ class RoomSession(Answer):
         description="exactly the commands a party allowed to take them would have accepted at this instant"
     )
     joined_at: str | None
+    provider_joined_at: str | None = Field(description="when the provider's presence was recorded")
     policy_version: str
 
 
@@ -155,6 +156,7 @@ class BookingState(Answer):
     confirm_by: str
     free_until: str
     joined_at: str | None
+    provider_joined_at: str | None = Field(description="when the provider's presence was recorded")
     absent_party: str | None
     forfeited_credits: int
     restored_credits: int

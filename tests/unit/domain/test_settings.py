@@ -26,6 +26,7 @@ def test_without_configuration_the_design_defaults_apply() -> None:
         "lengths": [30, 45, 60],
         "join_opens_before": "PT15M",
         "provider_late_grace": "PT15M",
+        "member_late_grace": "PT15M",
         "min_confirm_time": "PT1H",
         "reminder_lead": "P1D",
     }
@@ -44,6 +45,7 @@ def test_every_policy_number_can_be_configured() -> None:
             "BOOKING_LENGTHS": "20, 50",
             "BOOKING_JOIN_OPENS_BEFORE": "PT5M",
             "BOOKING_PROVIDER_LATE_GRACE": "PT7M",
+            "BOOKING_MEMBER_LATE_GRACE": "PT6M",
             "BOOKING_MIN_CONFIRM_TIME": "PT20M",
         }
     ).policy
@@ -57,6 +59,7 @@ def test_every_policy_number_can_be_configured() -> None:
         lengths=(20, 50),
         join_opens_before=timedelta(minutes=5),
         provider_late_grace=timedelta(minutes=7),
+        member_late_grace=timedelta(minutes=6),
         min_confirm_time=timedelta(minutes=20),
     )
     assert policy.version != Policy().version
@@ -94,6 +97,9 @@ def test_a_malformed_value_is_refused_naming_the_variable(variable: str, value: 
         ("BOOKING_LENGTHS", "-30,45"),
         ("BOOKING_MIN_CONFIRM_TIME", "PT0S"),  # a start could leave no time to confirm
         ("BOOKING_PROVIDER_LATE_GRACE", "PT2H"),  # longer than any session and its grace
+        ("BOOKING_MEMBER_LATE_GRACE", "PT2H"),  # longer than any session and its grace
+        ("BOOKING_MEMBER_LATE_GRACE", "-PT1M"),
+        ("BOOKING_MEMBER_LATE_GRACE", "15m"),
     ],
 )
 def test_a_well_formed_but_unusable_value_is_refused_naming_the_variable(variable: str, value: str) -> None:
