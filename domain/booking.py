@@ -23,6 +23,7 @@ from domain.errors import (
     InvalidTransition,
     NoCreditAvailable,
     NotAllowed,
+    SameStart,
 )
 from domain.lifecycle import (
     CANCEL,
@@ -358,6 +359,8 @@ class Booking(Aggregate):
     ) -> None:
         self._check_actor(actor, "member", action="reschedule")
         self._check_allowed(RESCHEDULE, now)
+        if starts_at == self.starts_at:
+            raise SameStart(f"booking {self.id} already starts at {iso(starts_at)}; choose another start")
         free = self.change_is_free(now)
         if not free and not accept_forfeit:
             raise ForfeitNotAcknowledged(self._forfeit_warning("Rescheduling", now))
@@ -481,8 +484,12 @@ class Booking(Aggregate):
         Returns False (and records nothing) for a stale, early or already recorded deadline:
         that is what makes a repeated or racing scheduler harmless. ``account`` and ``calendar``
         may be None for a kind that moves no credit and frees no slot (``needs_ledger``).
+        A reminder is never recorded once its session has started (a scheduler back from an
+        outage would otherwise remind a member of a session already under way).
         """
         if not self.deadline_is_current(kind, due) or now < due:
+            return False
+        if kind == REMINDER and now >= self.starts_at:
             return False
         if kind == FREE_CANCELLATION:
             self.trigger_event(self.FreeCancellationClosed, due=due, actor=str(SCHEDULER), timestamp=now)

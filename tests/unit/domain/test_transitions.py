@@ -273,6 +273,7 @@ def test_every_error_code_is_stable_unique_and_covered_by_a_test() -> None:
         "invalid_transition",
         "slot_unavailable",
         "outside_availability",
+        "same_start",
         "too_late_to_book",
         "too_far_ahead",
         "no_credit_available",
