@@ -147,7 +147,9 @@ class _Checker:
                 side["held", event.credit_id] += 1
             self.current_credit[booking_id] = event.credit_id
         elif (
-            isinstance(event, Booking.ProviderDeclined | Booking.ConfirmationExpired)
+            isinstance(
+                event, Booking.ProviderDeclined | Booking.ConfirmationExpired | Booking.CancelledForMember
+            )
             or (isinstance(event, Booking.Cancelled) and event.free)
             or (isinstance(event, Booking.NoShowRecorded) and event.absent_party == "provider")
         ):

@@ -255,6 +255,21 @@ class BookingService(Application[UUID]):
     ) -> dict[str, Any]:
         return self.handle(m.RecordMemberJoined(booking_id, str(actor)), command_id)
 
+    def propose_start(
+        self, booking_id: str, starts_at: datetime | str, *, actor: str | Actor, command_id: str | None = None
+    ) -> dict[str, Any]:
+        return self.handle(m.ProposeStart(booking_id, to_utc(starts_at, "starts_at"), str(actor)), command_id)
+
+    def accept_proposal(
+        self, booking_id: str, proposal_id: str, *, actor: str | Actor, command_id: str | None = None
+    ) -> dict[str, Any]:
+        return self.handle(m.AcceptProposal(booking_id, proposal_id, str(actor)), command_id)
+
+    def decline_proposal(
+        self, booking_id: str, proposal_id: str, *, actor: str | Actor, command_id: str | None = None
+    ) -> dict[str, Any]:
+        return self.handle(m.DeclineProposal(booking_id, proposal_id, str(actor)), command_id)
+
     def record_provider_joined(
         self, booking_id: str, *, actor: str | Actor, command_id: str | None = None
     ) -> dict[str, Any]:

@@ -8,6 +8,7 @@ deadline event has been recorded yet. Public methods check, then trigger events 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import uuid4
@@ -23,6 +24,7 @@ from domain.errors import (
     InvalidTransition,
     NoCreditAvailable,
     NotAllowed,
+    NotFound,
     SameStart,
 )
 from domain.lifecycle import (
@@ -132,6 +134,7 @@ class Booking(Aggregate):
 
         def apply(self, booking: Booking) -> None:
             booking.status = CONFIRMED
+            booking.proposal = None
 
     class ProviderDeclined(Aggregate.Event):
         reason: str
@@ -139,6 +142,7 @@ class Booking(Aggregate):
 
         def apply(self, booking: Booking) -> None:
             booking.status = DECLINED
+            booking.proposal = None
 
     class ConfirmationExpired(Aggregate.Event):
         due: datetime
@@ -146,6 +150,7 @@ class Booking(Aggregate):
 
         def apply(self, booking: Booking) -> None:
             booking.status = EXPIRED
+            booking.proposal = None
 
     class FreeCancellationClosed(Aggregate.Event):
         due: datetime
@@ -185,6 +190,8 @@ class Booking(Aggregate):
             booking.credit_id = self.credit_id
             booking.joined_at = None
             booking.provider_joined_at = None
+            booking.proposal = None
+            booking.outside_availability = False
 
     class Cancelled(Aggregate.Event):
         by: str
@@ -194,6 +201,7 @@ class Booking(Aggregate):
 
         def apply(self, booking: Booking) -> None:
             booking.status = CANCELLED
+            booking.proposal = None
 
     class CreditForfeited(Aggregate.Event):
         credit_id: str
@@ -224,6 +232,7 @@ class Booking(Aggregate):
 
         def apply(self, booking: Booking) -> None:
             booking.status = COMPLETED
+            booking.proposal = None
 
     class NoShowRecorded(Aggregate.Event):
         absent_party: str
@@ -232,6 +241,7 @@ class Booking(Aggregate):
         def apply(self, booking: Booking) -> None:
             booking.status = NO_SHOW
             booking.absent_party = self.absent_party
+            booking.proposal = None
 
     class ForfeitRevoked(Aggregate.Event):
         credit_id: str
@@ -241,6 +251,80 @@ class Booking(Aggregate):
         def apply(self, booking: Booking) -> None:
             booking.forfeited.remove(self.credit_id)
             booking.restored.append(self.credit_id)
+
+    class CancelledForMember(Aggregate.Event):
+        """An operator cancelled on the member's behalf (a change the member did not make):
+        free whenever it happens before the start."""
+
+        reason: str
+        actor: str
+
+        def apply(self, booking: Booking) -> None:
+            booking.status = CANCELLED
+            booking.proposal = None
+
+    class ProposalMade(Aggregate.Event):
+        """The provider proposed another start; open until ``expires_at`` (when that start
+        could no longer be booked) or until any other change of the booking."""
+
+        proposal_id: str
+        starts_at: datetime
+        ends_at: datetime
+        expires_at: datetime
+        actor: str
+
+        def apply(self, booking: Booking) -> None:
+            booking.proposal = {
+                "id": self.proposal_id,
+                "starts_at": self.starts_at,
+                "ends_at": self.ends_at,
+                "expires_at": self.expires_at,
+            }
+            booking.proposal_ids.append(self.proposal_id)
+
+    class ProposalAccepted(Aggregate.Event):
+        """The member accepted the provider's proposal: the session moved there, confirmed
+        (the provider already agreed), its credit kept whatever the time."""
+
+        proposal_id: str
+        previous_starts_at: datetime
+        starts_at: datetime
+        ends_at: datetime
+        confirm_by: datetime
+        free_until: datetime
+        session_end_due: datetime
+        credit_id: str
+        actor: str
+
+        def apply(self, booking: Booking) -> None:
+            booking.status = CONFIRMED
+            booking.starts_at = self.starts_at
+            booking.ends_at = self.ends_at
+            booking.confirm_by = self.confirm_by
+            booking.free_until = self.free_until
+            booking.session_end_due = self.session_end_due
+            booking.credit_id = self.credit_id
+            booking.joined_at = None
+            booking.provider_joined_at = None
+            booking.proposal = None
+            booking.outside_availability = False
+
+    class ProposalDeclined(Aggregate.Event):
+        proposal_id: str
+        actor: str
+
+        def apply(self, booking: Booking) -> None:
+            booking.proposal = None
+
+    class OutsideAvailabilityChanged(Aggregate.Event):
+        """The provider's published hours stopped (``True``) or again started (``False``) to
+        cover the booked session: while outside, the member's changes are free."""
+
+        outside_availability: bool
+        actor: str
+
+        def apply(self, booking: Booking) -> None:
+            booking.outside_availability = self.outside_availability
 
     def __init__(
         self,
@@ -275,6 +359,9 @@ class Booking(Aggregate):
         self.status = PENDING
         self.joined_at: datetime | None = None
         self.provider_joined_at: datetime | None = None
+        self.proposal: dict[str, Any] | None = None  # the open (or expired) proposal, if any
+        self.proposal_ids: list[str] = []  # every proposal ever made
+        self.outside_availability = False
         self.absent_party: str | None = None
         self.free_cancellation_closed: datetime | None = None
         self.reminded_due: datetime | None = None
@@ -400,6 +487,9 @@ class Booking(Aggregate):
         actor: Actor,
         now: datetime,
     ) -> None:
+        if actor.kind == "operator":
+            self._cancel_for_member(account, calendar, reason, actor, now)
+            return
         party = self._check_actor(actor, "member", "provider", action="cancel")
         self._check_allowed(CANCEL, now)
         free = party == "provider" or self.change_is_free(now)
@@ -413,6 +503,114 @@ class Booking(Aggregate):
         else:
             self._forfeit(account, "late_cancel", actor, now)
             calendar.release(str(self.id), actor, now)
+
+    def _cancel_for_member(
+        self, account: CreditAccount, calendar: ProviderCalendar, reason: str, actor: Actor, now: datetime
+    ) -> None:
+        """An operator acting for the member: never a forfeit (the member did not make this
+        change), but always a reason, kept in the history."""
+        if not reason.strip():
+            raise InvalidInput("an operator cancelling for the member must give a reason")
+        self._check_allowed(CANCEL, now)
+        self.trigger_event(self.CancelledForMember, reason=reason, actor=str(actor), timestamp=now)
+        self._give_back(account, calendar, actor, now)
+
+    # --- proposals -------------------------------------------------------------------------
+
+    def propose(self, calendar: ProviderCalendar, starts_at: datetime, actor: Actor, now: datetime) -> str:
+        """The provider proposes another start: one the provider could be booked at now. It
+        holds nothing; the member's acceptance holds it. Returns the proposal's id."""
+        self._check_actor(actor, "provider", action="propose a new start for")
+        self._check_allowed(RESCHEDULE, now)
+        if starts_at == self.starts_at:
+            raise SameStart(f"booking {self.id} already starts at {iso(starts_at)}; propose another start")
+        ends_at = starts_at + timedelta(minutes=self.length_minutes)
+        calendar.check_bookable(starts_at, ends_at, self.policy, now, ignoring=str(self.id))
+        proposal_id = str(uuid4())
+        self.trigger_event(
+            self.ProposalMade,
+            proposal_id=proposal_id,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            expires_at=proposal_expiry(starts_at, self.policy),
+            actor=str(actor),
+            timestamp=now,
+        )
+        return proposal_id
+
+    def accept_proposal(
+        self,
+        account: CreditAccount,
+        calendar: ProviderCalendar,
+        proposal_id: str,
+        actor: Actor,
+        now: datetime,
+    ) -> None:
+        """The member accepts: the session moves to the proposed start, confirmed, and the
+        credit is kept whatever the 48-hour line (the member did not ask for this change)."""
+        self._check_actor(actor, "member", action="accept a proposal for")
+        proposal = self._open_proposal(proposal_id, now)
+        self._check_allowed(RESCHEDULE, now)
+        starts_at, ends_at = proposal["starts_at"], proposal["ends_at"]
+        calendar.hold(str(self.id), starts_at, ends_at, self.policy, actor, now)
+        deadlines = _deadlines(starts_at, ends_at, self.policy)
+        account.move_hold(self.credit_id, str(self.id), deadlines["confirm_by"], actor, now)
+        self.trigger_event(
+            self.ProposalAccepted,
+            proposal_id=proposal_id,
+            previous_starts_at=self.starts_at,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            credit_id=self.credit_id,
+            actor=str(actor),
+            timestamp=now,
+            **deadlines,
+        )
+
+    def decline_proposal(self, proposal_id: str, actor: Actor, now: datetime) -> None:
+        """The member declines: nothing else changes."""
+        self._check_actor(actor, "member", action="decline a proposal for")
+        self._open_proposal(proposal_id, now)
+        self.trigger_event(self.ProposalDeclined, proposal_id=proposal_id, actor=str(actor), timestamp=now)
+
+    def proposal_at(self, now: datetime) -> dict[str, Any] | None:
+        """The latest proposal not accepted, declined or superseded, with its status at ``now``
+        (``open`` or ``expired``)."""
+        return proposal_status(self.proposal, self.status_at(now), now)
+
+    def _open_proposal(self, proposal_id: str, now: datetime) -> dict[str, Any]:
+        if proposal_id not in self.proposal_ids:
+            raise NotFound(f"booking {self.id} has no proposal {proposal_id!r}")
+        proposal = self.proposal
+        if proposal is None or proposal["id"] != proposal_id:
+            raise InvalidTransition(
+                f"proposal {proposal_id} is no longer open: it was answered, or a later change of "
+                f"booking {self.id} superseded it"
+            )
+        if now >= proposal["expires_at"]:
+            raise InvalidTransition(
+                f"proposal {proposal_id} expired at {iso(proposal['expires_at'])}: its start "
+                "could no longer be booked"
+            )
+        return proposal
+
+    # --- the provider's hours --------------------------------------------------------------
+
+    def note_availability(
+        self, covers: Callable[[datetime, datetime], bool], actor: Actor, now: datetime
+    ) -> None:
+        """Record whether the provider's newly published hours still cover this open session
+        (``covers(starts_at, ends_at)``), when that changed."""
+        if self.status_at(now) not in (PENDING, CONFIRMED) or now >= self.starts_at:
+            return
+        outside = not covers(self.starts_at, self.ends_at)
+        if outside != self.outside_availability:
+            self.trigger_event(
+                self.OutsideAvailabilityChanged,
+                outside_availability=outside,
+                actor=str(actor),
+                timestamp=now,
+            )
 
     # --- attendance ------------------------------------------------------------------------
 
@@ -581,6 +779,8 @@ class Booking(Aggregate):
             why, outcome = refused, "not_allowed"
         elif self.status_at(now) == PENDING:
             why, outcome = "the provider has not confirmed yet, so changes are free", "free"
+        elif self.outside_availability:
+            why, outcome = "the provider's hours no longer cover this session, so changes are free", "free"
         elif free:
             why, outcome = f"it is before {iso(self.free_until)}, so the credit is kept", "free"
         else:
@@ -643,6 +843,21 @@ class Booking(Aggregate):
             self._forfeit(account, "no_show", actor, now)
         else:
             account.release(self.credit_id, str(self.id), actor, now)
+
+
+def proposal_expiry(starts_at: datetime, policy: Policy) -> datetime:
+    """From this instant a proposal of ``starts_at`` is expired: the start would no longer
+    leave the notice and the time to confirm that booking it needs."""
+    return starts_at - max(policy.min_notice, policy.confirm_window + policy.min_confirm_time)
+
+
+def proposal_status(proposal: dict[str, Any] | None, status: str, now: datetime) -> dict[str, Any] | None:
+    """A recorded proposal as shown at ``now``: ``open`` until it expires (or the booking is no
+    longer open), then ``expired``; None when there is none."""
+    if proposal is None:
+        return None
+    is_open = status in (PENDING, CONFIRMED) and now < proposal["expires_at"]
+    return {**proposal, "status": "open" if is_open else "expired"}
 
 
 def reminder_due(starts_at: datetime, policy: Policy) -> datetime | None:

@@ -57,6 +57,7 @@ class Timeline:
     joined_at: datetime | None
     policy: Policy
     provider_joined_at: datetime | None = None
+    outside_availability: bool = False
 
     @classmethod
     def of(cls, recorded: Any, policy: Policy) -> Timeline:
@@ -72,6 +73,7 @@ class Timeline:
             joined_at=recorded.joined_at,
             policy=policy,
             provider_joined_at=recorded.provider_joined_at,
+            outside_availability=bool(recorded.outside_availability),
         )
 
     @property
@@ -100,9 +102,12 @@ def status_at(t: Timeline, now: datetime) -> str:
 
 def change_is_free(t: Timeline, now: datetime) -> bool:
     """A member cancel or reschedule at ``now`` keeps the credit: the booking is open and
-    either not yet confirmed or before ``free_until``."""
+    either not yet confirmed, before ``free_until``, or no longer covered by the provider's
+    hours (a change the member did not make)."""
     status = status_at(t, now)
-    return why_not(t, CANCEL, now) is None and (status == PENDING or now < t.free_until)
+    return why_not(t, CANCEL, now) is None and (
+        status == PENDING or now < t.free_until or t.outside_availability
+    )
 
 
 def why_not(t: Timeline, action: str, now: datetime, absent_party: str | None = None) -> str | None:

@@ -79,6 +79,37 @@ class ForfeitRevokedData(Data):
     reason: str
 
 
+class CancelledForMemberData(Data):
+    reason: str = Field(description="why the operator cancelled for the member (always free)")
+
+
+class ProposalMadeData(Data):
+    proposal_id: str
+    starts_at: Instant = Field(description="the start the provider proposes")
+    ends_at: Instant
+    expires_at: Instant = Field(description="the proposal can be accepted before this instant")
+
+
+class ProposalAcceptedData(Data):
+    proposal_id: str
+    previous_starts_at: Instant
+    starts_at: Instant
+    ends_at: Instant
+    confirm_by: Instant
+    free_until: Instant
+    credit_id: str = Field(description="the credit still held (never forfeited by an accepted proposal)")
+
+
+class ProposalDeclinedData(Data):
+    proposal_id: str
+
+
+class OutsideAvailabilityChangedData(Data):
+    outside_availability: bool = Field(
+        description="true: the provider's hours no longer cover the session (the member's changes are free)"
+    )
+
+
 class SessionReminderDueData(Data):
     due: Instant
     starts_at: Instant
@@ -108,6 +139,11 @@ DATA_MODELS: dict[str, type[Data]] = {
     "CreditForfeited": CreditForfeitedData,
     "MemberJoined": Empty,
     "ProviderJoined": Empty,
+    "CancelledForMember": CancelledForMemberData,
+    "ProposalMade": ProposalMadeData,
+    "ProposalAccepted": ProposalAcceptedData,
+    "ProposalDeclined": ProposalDeclinedData,
+    "OutsideAvailabilityChanged": OutsideAvailabilityChangedData,
     "SessionCompleted": SessionCompletedData,
     "NoShowRecorded": NoShowRecordedData,
     "ForfeitRevoked": ForfeitRevokedData,

@@ -15,10 +15,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from domain.booking import proposal_status
 from domain.credits import SOURCES
 from domain.lifecycle import Timeline, allowed_actions, change_is_free, status_at
 from domain.policy import Policy
-from domain.time import Clock
+from domain.time import Clock, to_utc
 from projections.catalog import build_views, schema_versions
 from projections.credit_balances import CreditBalances
 from projections.deadlines import PendingDeadline
@@ -305,10 +306,20 @@ def _session(row: Any, now: datetime) -> dict[str, Any]:
         "allowed_actions": list(allowed_actions(timeline, now)),
         "joined_at": row.joined_at,
         "provider_joined_at": row.provider_joined_at,
+        "outside_availability": bool(row.outside_availability),
+        "proposal": _proposal(row.proposal, status_at(timeline, now), now),
         "policy_version": row.policy_version,
         "booking_version": row.booking_version,
         "last_change": {"event": row.last_change_type, "at": row.last_change_at, "by": row.last_change_by},
     }
+
+
+def _proposal(stored: dict[str, Any] | None, status: str, now: datetime) -> dict[str, Any] | None:
+    """The stored proposal with its status at ``now`` (the booking's own rule)."""
+    if stored is None:
+        return None
+    shown = proposal_status({**stored, "expires_at": to_utc(stored["expires_at"], "expires_at")}, status, now)
+    return {**stored, "status": shown["status"]} if shown is not None else None
 
 
 def _completed(row: Any) -> tuple[Any, Policy]:

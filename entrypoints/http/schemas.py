@@ -125,6 +125,10 @@ class RescheduleSession(Body):
     accept_forfeit: bool = False
 
 
+class ProposeStart(Body):
+    starts_at: Instant
+
+
 class CancelSession(Body):
     reason: Text = ""
     accept_forfeit: bool = False

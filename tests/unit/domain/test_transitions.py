@@ -176,7 +176,7 @@ WRONG_PARTIES: list[tuple[str, str, Actor]] = [
     (CONFIRMED, "reschedule", OTHER_MEMBER),
     (CONFIRMED, "cancel", OTHER_MEMBER),
     (CONFIRMED, "cancel", OTHER_PROVIDER),
-    (CONFIRMED, "cancel", OPERATOR),
+    (CONFIRMED, "cancel", Actor("platform", "video")),
     (CONFIRMED, "joined", Actor("provider", "pat")),
     (CONFIRMED, "joined", OTHER_MEMBER),
     (CONFIRMED, "complete", MIA),
