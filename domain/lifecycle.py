@@ -100,6 +100,22 @@ def status_at(t: Timeline, now: datetime) -> str:
     return t.status
 
 
+CREDIT_AFTER = {EXPIRED: "available", NO_SHOW: "forfeited", COMPLETED: "consumed"}
+"""What a booking's final status does with the credit it held: an expiry gives it back, a
+member's no-show at the session's end forfeits it, a completion consumes it."""
+
+
+def unrecorded_credit_status(t: Timeline, now: datetime) -> str | None:
+    """The status of the booking's credit that its status at ``now`` implies while its recorded
+    status still holds the credit (the deadline is due but not recorded yet); None otherwise.
+    Every answer about money counts by it, so a balance agrees with the booking at every
+    instant, with or without the scheduler."""
+    if t.status not in LIVE:
+        return None
+    status = status_at(t, now)
+    return CREDIT_AFTER.get(status) if status != t.status else None
+
+
 def change_is_free(t: Timeline, now: datetime) -> bool:
     """A member cancel or reschedule at ``now`` keeps the credit: the booking is open and
     either not yet confirmed, before ``free_until``, or no longer covered by the provider's

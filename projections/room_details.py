@@ -54,7 +54,7 @@ BOOKING_CHANGES = (
 
 class RoomDetails(View):
     name = "room_details"
-    revision = 2  # 2: the provider's presence, proposals, sessions outside the provider's hours
+    revision = 2  # 2: the provider's presence, proposals, sessions outside the provider's hours, credit ids
 
     def handlers(self) -> Mapping[type, Handler]:
         return {
@@ -108,6 +108,7 @@ class RoomDetails(View):
             "provider_joined_at": None,
             "outside_availability": False,
             "proposal": None,
+            "credit_id": event.credit_id,
             "policy_version": event.policy_version,
             "policy": event.policy,
             **_last_change(event),
@@ -136,6 +137,7 @@ class RoomDetails(View):
                 provider_joined_at=None,
                 outside_availability=False,
                 proposal=None,
+                credit_id=event.credit_id,
             )
         elif isinstance(event, Booking.ProposalMade):
             session["proposal"] = {
