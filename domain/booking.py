@@ -148,6 +148,11 @@ class Booking(Aggregate):
         due: datetime
         actor: str
 
+        @property
+        def effective_at(self) -> datetime:
+            """An expiry takes effect at its deadline, however late it is recorded."""
+            return self.due
+
         def apply(self, booking: Booking) -> None:
             booking.status = EXPIRED
             booking.proposal = None
@@ -207,6 +212,15 @@ class Booking(Aggregate):
         credit_id: str
         reason: str
         actor: str
+        effective_at: datetime
+        """The instant the forfeit took effect: a session's end for a no-show recorded late."""
+
+        class_version = 2  # 2: ``effective_at``
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Releases before dated a forfeit when it was recorded."""
+            state["effective_at"] = state["timestamp"]
 
         def apply(self, booking: Booking) -> None:
             booking.forfeited.append(self.credit_id)
@@ -229,6 +243,15 @@ class Booking(Aggregate):
     class SessionCompleted(Aggregate.Event):
         credit_id: str
         actor: str
+        effective_at: datetime
+        """The instant it took effect: the session's end when the scheduler records it."""
+
+        class_version = 2  # 2: ``effective_at``
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Releases before dated a completion when it was recorded."""
+            state["effective_at"] = state["timestamp"]
 
         def apply(self, booking: Booking) -> None:
             booking.status = COMPLETED
@@ -237,6 +260,15 @@ class Booking(Aggregate):
     class NoShowRecorded(Aggregate.Event):
         absent_party: str
         actor: str
+        effective_at: datetime
+        """The instant it took effect: the session's end when the scheduler records it."""
+
+        class_version = 2  # 2: ``effective_at``
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Releases before dated a no-show when it was recorded."""
+            state["effective_at"] = state["timestamp"]
 
         def apply(self, booking: Booking) -> None:
             booking.status = NO_SHOW
@@ -709,9 +741,9 @@ class Booking(Aggregate):
             self.trigger_event(self.ConfirmationExpired, due=due, actor=str(SCHEDULER), timestamp=now)
             self._give_back(account, calendar, SCHEDULER, now)
         elif self.joined_at is not None:
-            self._complete(account, SCHEDULER, now)
+            self._complete(account, SCHEDULER, now, effective_at=due)
         else:
-            self._no_show(account, "member", SCHEDULER, now)
+            self._no_show(account, "member", SCHEDULER, now, effective_at=due)
         return True
 
     def deadline_is_current(self, kind: str, due: datetime) -> bool:
@@ -827,20 +859,53 @@ class Booking(Aggregate):
         account.release(self.credit_id, str(self.id), actor, now)
         calendar.release(str(self.id), actor, now)
 
-    def _forfeit(self, account: CreditAccount, reason: str, actor: Actor, now: datetime) -> None:
+    def _forfeit(
+        self,
+        account: CreditAccount,
+        reason: str,
+        actor: Actor,
+        now: datetime,
+        effective_at: datetime | None = None,
+    ) -> None:
         account.forfeit(self.credit_id, str(self.id), reason, actor, now)
         self.trigger_event(
-            self.CreditForfeited, credit_id=self.credit_id, reason=reason, actor=str(actor), timestamp=now
+            self.CreditForfeited,
+            credit_id=self.credit_id,
+            reason=reason,
+            actor=str(actor),
+            timestamp=now,
+            effective_at=effective_at or now,
         )
 
-    def _complete(self, account: CreditAccount, actor: Actor, now: datetime) -> None:
+    def _complete(
+        self, account: CreditAccount, actor: Actor, now: datetime, effective_at: datetime | None = None
+    ) -> None:
         account.consume(self.credit_id, str(self.id), actor, now)
-        self.trigger_event(self.SessionCompleted, credit_id=self.credit_id, actor=str(actor), timestamp=now)
+        self.trigger_event(
+            self.SessionCompleted,
+            credit_id=self.credit_id,
+            actor=str(actor),
+            timestamp=now,
+            effective_at=effective_at or now,
+        )
 
-    def _no_show(self, account: CreditAccount, absent_party: str, actor: Actor, now: datetime) -> None:
-        self.trigger_event(self.NoShowRecorded, absent_party=absent_party, actor=str(actor), timestamp=now)
+    def _no_show(
+        self,
+        account: CreditAccount,
+        absent_party: str,
+        actor: Actor,
+        now: datetime,
+        effective_at: datetime | None = None,
+    ) -> None:
+        self.trigger_event(
+            self.NoShowRecorded,
+            absent_party=absent_party,
+            actor=str(actor),
+            timestamp=now,
+            effective_at=effective_at or now,
+        )
         if absent_party == "member":
-            self._forfeit(account, "no_show", actor, now)
+            self._forfeit(account, "no_show", actor, now, effective_at)
         else:
             account.release(self.credit_id, str(self.id), actor, now)
 

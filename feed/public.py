@@ -45,6 +45,19 @@ class DeadlineData(Data):
     due: Instant = Field(description="the deadline that fell due")
 
 
+EffectiveAt = Annotated[
+    Instant,
+    Field(
+        description="the instant the outcome took effect (its deadline, when the scheduler "
+        "recorded it later); date money movements by it, not by occurred_at"
+    ),
+]
+
+
+class ConfirmationExpiredData(DeadlineData):
+    effective_at: EffectiveAt
+
+
 class RescheduledData(Data):
     previous_starts_at: Instant
     starts_at: Instant
@@ -64,14 +77,17 @@ class CancelledData(Data):
 class CreditForfeitedData(Data):
     credit_id: str
     reason: str = Field(examples=["late_cancel", "late_reschedule", "no_show"])
+    effective_at: EffectiveAt
 
 
 class SessionCompletedData(Data):
     credit_id: str = Field(description="the credit consumed")
+    effective_at: EffectiveAt
 
 
 class NoShowRecordedData(Data):
     absent_party: Literal["member", "provider"]
+    effective_at: EffectiveAt
 
 
 class ForfeitRevokedData(Data):
@@ -131,7 +147,7 @@ DATA_MODELS: dict[str, type[Data]] = {
     "SessionReserved": SessionReservedData,
     "ProviderConfirmed": Empty,
     "ProviderDeclined": ProviderDeclinedData,
-    "ConfirmationExpired": DeadlineData,
+    "ConfirmationExpired": ConfirmationExpiredData,
     "FreeCancellationClosed": DeadlineData,
     "SessionReminderDue": SessionReminderDueData,
     "Rescheduled": RescheduledData,

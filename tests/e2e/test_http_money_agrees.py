@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from audit.asof import ledger_as_of
-from domain.booking import SESSION_END
+from domain.booking import CONFIRMATION, SESSION_END
 from tests.e2e.conftest import MEMBER, PROVIDER, Api
 
 SECOND = timedelta(seconds=1)
@@ -79,3 +79,37 @@ def test_a_session_end_forfeits_or_consumes_in_every_answer_from_its_deadline_an
     then = api.get(f"/members/{MEMBER}/credits", params={"as_of": iso(between)}).json()["balance"]
     assert tuple(then[k] for k in ("available", "held", "consumed", "forfeited")) == counts
     agree(answers(api, booked, late), status, counts)
+
+
+def test_outcomes_recorded_late_carry_the_instant_they_took_effect(api: Api, booked: dict[str, Any]) -> None:
+    assert api.post(f"/bookings/{booked['id']}/confirm", actor=f"provider:{PROVIDER}").status_code == 200
+    late = SESSION_END_DUE + timedelta(minutes=40)
+    api.clock.set(late)
+    assert api.service.record_deadline(str(booked["id"]), SESSION_END, SESSION_END_DUE)["recorded"]
+    page = api.get(
+        "/events", params={"booking": booked["id"], "types": "NoShowRecorded,CreditForfeited"}
+    ).json()
+    events = page["events"]
+    assert [e["type"] for e in events] == ["NoShowRecorded", "CreditForfeited"]
+    for event in events:
+        assert (event["occurred_at"], event["data"]["effective_at"]) == (iso(late), iso(SESSION_END_DUE))
+
+
+def test_an_expiry_is_dated_by_its_deadline(api: Api, booked: dict[str, Any]) -> None:
+    api.clock.set(CONFIRM_BY + timedelta(hours=1))
+    assert api.service.record_deadline(str(booked["id"]), CONFIRMATION, CONFIRM_BY)["recorded"]
+    page = api.get("/events", params={"booking": booked["id"], "types": "ConfirmationExpired"}).json()
+    (expired,) = page["events"]
+    assert expired["data"] == {"due": iso(CONFIRM_BY), "effective_at": iso(CONFIRM_BY)}
+
+
+def test_a_reported_absence_takes_effect_when_reported(api: Api, booked: dict[str, Any]) -> None:
+    assert api.post(f"/bookings/{booked['id']}/confirm", actor=f"provider:{PROVIDER}").status_code == 200
+    reported_at = datetime(2026, 3, 9, 10, 20, tzinfo=UTC)
+    api.clock.set(reported_at)
+    body = {"absent_party": "member"}
+    assert (
+        api.post(f"/bookings/{booked['id']}/no-show", body, actor=f"provider:{PROVIDER}").status_code == 200
+    )
+    page = api.get("/events", params={"booking": booked["id"], "types": "NoShowRecorded"}).json()
+    assert page["events"][0]["data"]["effective_at"] == iso(reported_at)
