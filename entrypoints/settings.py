@@ -111,6 +111,10 @@ def policy_from_env(env: Mapping[str, str]) -> Policy:
     for variable, name in POLICY_VARIABLES.items():
         if env.get(variable):
             values[name] = _duration(env, variable)
+    if "member_late_grace" not in values and "provider_late_grace" in values:
+        # Unset, the member gets the provider's grace: a configuration valid before the member's
+        # grace existed stays valid (the same rule bounds both), and both parties wait alike.
+        values["member_late_grace"] = values["provider_late_grace"]
     if env.get("BOOKING_LENGTHS"):
         try:
             values["lengths"] = tuple(int(part) for part in env["BOOKING_LENGTHS"].split(","))

@@ -165,3 +165,12 @@ def test_a_scaled_clock_runs_speed_times_faster_from_its_origin() -> None:
 def test_a_bad_clock_setting_is_refused_naming_the_variable(env: dict[str, str], variable: str) -> None:
     with pytest.raises(SettingsError, match=variable):
         Settings.from_env(env)
+
+
+def test_an_unset_member_late_grace_follows_the_configured_provider_late_grace() -> None:
+    """A configuration valid before the member's grace existed still starts after the upgrade."""
+    short = {"BOOKING_LENGTHS": "1", "BOOKING_NO_SHOW_GRACE": "PT20S", "BOOKING_PROVIDER_LATE_GRACE": "PT10S"}
+    assert Settings.from_env(short).policy.member_late_grace == timedelta(seconds=10)
+    assert Settings.from_env({}).policy.member_late_grace == timedelta(minutes=15)
+    own = Settings.from_env({**short, "BOOKING_MEMBER_LATE_GRACE": "PT5S"}).policy
+    assert (own.member_late_grace, own.provider_late_grace) == (timedelta(seconds=5), timedelta(seconds=10))
