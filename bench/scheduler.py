@@ -51,6 +51,7 @@ from commands.service import BookingService
 from commands.storage import event_store_env
 from domain.availability import weekly_hours
 from domain.policy import Policy
+from migrations.prepare import prepare_database
 from projections.database import create_read_engine
 from projections.queries import ReadModels
 from projections.runner import ProjectionsRunner
@@ -192,8 +193,9 @@ def scheduler_process(url: str, workers: int, offset: timedelta, orders: Connect
     """A scheduler process: its own service, views and clock; obeys ``orders`` until "stop"."""
     clock = ShiftedClock(START)
     clock.offset = offset
+    prepare_database(url)  # as every entry point does: one process at a time, under the schema lock
     engine = create_read_engine(url)
-    service = BookingService.open(url, clock, Policy())  # rides out the other's concurrent start-up
+    service = BookingService.open(url, clock, Policy(), create_tables=False)
     heartbeat = Heartbeat(engine, clock, f"bench:{os.getpid()}")
     scheduler = DeadlineScheduler(
         service, ReadModels(engine), clock, workers=workers, scheduler_id=heartbeat.scheduler_id

@@ -34,6 +34,7 @@ from commands.service import BookingService
 from commands.webhooks import WebhookCommands
 from domain.actors import Actor
 from domain.credits import CreditAccount
+from migrations.prepare import prepare_database
 from projections.database import create_read_engine
 from webhooks.delivery import Deliverer, DeliverySettings
 from webhooks.store import WebhookStore
@@ -80,7 +81,8 @@ def main() -> None:
     endpoint = multiprocessing.Process(target=serve, args=(child, receipts), daemon=True)
     endpoint.start()
     port = parent.recv()
-    service = BookingService.open(url, SystemClock())
+    prepare_database(url)
+    service = BookingService.open(url, SystemClock(), create_tables=False)
     engine = create_read_engine(url)
     try:
         store = WebhookStore(engine)

@@ -118,15 +118,18 @@ class BookingService(Application[UUID]):
         attempts: int = 6,
         *,
         pools: PoolBudget | None = None,
+        create_tables: bool = True,
     ) -> BookingService:
         """Construct the service on a database URL, riding out concurrent start-ups.
 
         Construction re-runs the library's CREATE statements, which PostgreSQL may refuse
-        ("tuple concurrently updated") while another process does the same at that moment.
+        ("tuple concurrently updated") while another process does the same at that moment;
+        with ``create_tables=False`` (the database prepared by ``migrations.prepare``) it runs none.
         """
+        env = event_store_env(database_url, pools, create_tables=create_tables)
         for attempt in range(attempts):
             try:
-                return cls(clock or SystemClock(), policy, env=event_store_env(database_url, pools))
+                return cls(clock or SystemClock(), policy, env=env)
             except InternalError:
                 if attempt == attempts - 1:
                     raise

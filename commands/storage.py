@@ -35,8 +35,13 @@ class PoolBudget:
         return self.size + self.max_overflow
 
 
-def event_store_env(database_url: str, pools: PoolBudget | None = None) -> dict[str, str]:
+def event_store_env(
+    database_url: str, pools: PoolBudget | None = None, *, create_tables: bool = True
+) -> dict[str, str]:
     """The library environment for ``sqlite:///path`` or ``postgresql://user@host:port/db``.
+
+    ``create_tables=False`` once ``migrations.prepare`` has created the tables under the
+    schema lock: the library then runs no DDL at all (its CREATEs race other processes').
 
     ``?schema=name`` on a PostgreSQL URL puts every table in that schema (tests use it to
     isolate themselves). ``POSTGRES_ENABLE_DB_FUNCTIONS`` stays off: in 9.5.6 it lets
@@ -45,14 +50,15 @@ def event_store_env(database_url: str, pools: PoolBudget | None = None) -> dict[
     pools = pools or PoolBudget()
     url = urlparse(database_url)
     # The library's aggregate cache stays off: the service keeps its own (commands/cache.py).
-    cache: dict[str, str] = {}
+    # Its CREATEs run unless the caller says the tables exist.
+    common: dict[str, str] = {} if create_tables else {"CREATE_TABLE": "n"}
     if url.scheme == "sqlite":
         path = unquote(url.path)[1:]  # sqlite:///rel/path -> rel/path; sqlite:////abs -> /abs
         if not path:
             raise ValueError("a sqlite URL needs a file path, e.g. sqlite:///data/booking.db")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return {
-            **cache,
+            **common,
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": path,
             "SQLITE_LOCK_TIMEOUT": "30",
@@ -60,7 +66,7 @@ def event_store_env(database_url: str, pools: PoolBudget | None = None) -> dict[
     if url.scheme in ("postgresql", "postgres", "postgresql+psycopg"):
         query = parse_qs(url.query)
         env = {
-            **cache,
+            **common,
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": unquote(url.path.lstrip("/")) or "postgres",
             "POSTGRES_HOST": url.hostname or "127.0.0.1",

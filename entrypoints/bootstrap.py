@@ -1,9 +1,10 @@
 """Wiring, in one place: settings → clock → service → views → projections runner → scheduler →
 webhook deliverer.
 
-Every entry point (``booking serve``, ``schedule``, ``project``, ``audit``, ``demo``) asks this
-module for what it needs instead of building it, so there is one way each part is made and
-each process opens one service (the projections runner reads the events through it too).
+Every entry point (``booking serve``, ``schedule``, ``project``, ``deliver``, ``audit``, ``demo``)
+asks this module for what it needs instead of building it, so there is one way each part is made
+and each process opens one service (the projections runner reads the events through it too), on
+a database ``boot`` has prepared first (``migrations.prepare``).
 It starts nothing by itself and reads no environment: ``Settings.from_env`` does that.
 """
 
@@ -85,9 +86,15 @@ class Booted:
 
 
 def boot(settings: Settings, clock: Clock | None = None) -> Booted:
-    """Open the service on the settings' database, with their policy and clock (or ``clock``)."""
+    """Prepare the settings' database (``migrations.prepare``: tables and migrations, under the
+    schema lock), then open the service on it, with their policy and clock (or ``clock``)."""
+    from migrations.prepare import prepare_database
+
     clock = clock or settings.clock()
-    service = BookingService.open(settings.database_url, clock, settings.policy, pools=settings.pools)
+    prepare_database(settings.database_url, settings.pools)
+    service = BookingService.open(
+        settings.database_url, clock, settings.policy, pools=settings.pools, create_tables=False
+    )
     return Booted(settings, clock, service)
 
 

@@ -14,6 +14,7 @@ from eventsourcing.persistence import PersistenceError
 
 from domain.errors import BookingError
 from entrypoints.settings import SettingsError
+from entrypoints.version import version
 
 # Modules exposing ``register(subparsers)``; each subcommand sets ``func(args) -> int``.
 SUBCOMMAND_MODULES = (
@@ -23,6 +24,7 @@ SUBCOMMAND_MODULES = (
     "entrypoints.cli_scheduler",
     "entrypoints.cli_audit",
     "entrypoints.cli_deliver",
+    "entrypoints.cli_migrate",
 )
 
 
@@ -30,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="booking", description="Event-sourced booking of live therapy sessions."
     )
+    parser.add_argument("--version", action="version", version=f"booking {version()}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in SUBCOMMAND_MODULES:
         importlib.import_module(module).register(subparsers)

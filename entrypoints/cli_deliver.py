@@ -3,8 +3,9 @@
 Follows the event log and posts every matching event to every registered endpoint (see
 ``webhooks.delivery``). Safe to kill at any moment: positions advance only after a 2xx, so
 a restart re-sends what was not acknowledged, with the same ``webhook-id``. Exits 0 on
-SIGTERM or SIGINT after the requests in flight. On the embedded SQLite default,
-``booking serve`` runs the same deliverer in its own process.
+SIGTERM or SIGINT after the requests in flight. ``--alive-file`` is touched after every round
+that read the endpoint registry: a container health check tests how recently (it has no port).
+On the embedded SQLite default, ``booking serve`` runs the same deliverer in its own process.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import logging
 import signal
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from entrypoints.cli_arguments import positive_seconds, stop_on
@@ -50,6 +52,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=3600.0,
         help="longest pause between retries, seconds (3600)",
     )
+    parser.add_argument(
+        "--alive-file",
+        type=Path,
+        help="touch this file after every round that read the registry (for a health check)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -64,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     with booted(settings) as parts:
         deliverer = parts.webhook_deliverer(args)
         log.info("delivering webhooks")
-        deliverer.run_forever(stop)
+        alive_file: Path | None = args.alive_file
+        deliverer.run_forever(stop, alive=alive_file.touch if alive_file is not None else None)
     return 0
 
 

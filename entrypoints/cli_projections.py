@@ -21,6 +21,7 @@ from entrypoints.bootstrap import Booted, boot
 from entrypoints.cli_arguments import at_least_one, positive_seconds
 from entrypoints.settings import Settings
 from migrations.lock import LockBusy
+from migrations.prepare import prepare_database
 from projections.catalog import VIEW_NAMES
 from projections.rebuild import RebuildFailed
 from projections.runner import GATHER, TRANSIENT_ERRORS, ProjectionsRunner
@@ -138,6 +139,7 @@ def _open_runner(
 def run_rebuild(args: argparse.Namespace) -> int:
     """Rebuild blue/green: the live tables keep answering until the rebuilt ones replace them."""
     settings = Settings.from_env()
+    prepare_database(settings.database_url, settings.pools)
     names = [args.name] if args.name else None
     bar = tqdm(unit="event", desc=f"rebuild {args.name or 'all views'}")
     try:
@@ -164,6 +166,7 @@ def run_rebuild(args: argparse.Namespace) -> int:
 
 def run_verify(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
+    prepare_database(settings.database_url, settings.pools)
     differences = verify_views(settings.database_url, pools=settings.pools)
     for line in differences:
         print(line)

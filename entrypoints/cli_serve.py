@@ -4,7 +4,8 @@ On SQLite it also follows the events with the projections and runs the deadline 
 in this process (``--api-only`` turns that off); on PostgreSQL it runs only the API, beside
 ``booking project`` and ``booking schedule``. ``--workers N`` runs N API processes sharing one
 listening socket (default: the number of cores on PostgreSQL, one on SQLite); they are
-stateless and share nothing but the database, whose version checks keep them consistent.
+stateless and share nothing but the database, whose version checks keep them consistent,
+and a temporary directory of metrics, so that ``/metrics`` answers for all of them.
 It never starts open: without configured tokens it generates one on SQLite and refuses to
 start on PostgreSQL. SIGTERM stops it cleanly.
 """
@@ -15,15 +16,17 @@ import argparse
 import dataclasses
 import os
 import secrets
+import shutil
 import signal
 import socket
+import tempfile
 import threading
 from types import FrameType
 from typing import Any
 
 from entrypoints.bootstrap import Booted, booted
 from entrypoints.cli_arguments import at_least_one
-from entrypoints.settings import Settings, SettingsError
+from entrypoints.settings import Settings, SettingsError, share_metrics_through
 
 GENERATED_ROLE = "operator"
 
@@ -121,6 +124,7 @@ def _serve_processes(
     sock.listen(2048)
     sock.set_inheritable(True)
     context = multiprocessing.get_context("spawn")
+    metrics_dir = _shared_metrics_dir()  # before the workers start: they inherit the variable
     processes = [
         context.Process(target=_serve_worker, args=(settings, sock), name=f"api-{n}", daemon=False)
         for n in range(count)
@@ -156,10 +160,29 @@ def _serve_processes(
                 if process.is_alive():
                     process.kill()
                     process.join()
+                if process.pid is not None:
+                    _forget_metrics_of(process.pid, metrics_dir)
             if workers is not None:
                 workers.stop()
             sock.close()
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 1 if failed else 0
+
+
+def _shared_metrics_dir() -> str:
+    """A fresh directory for the workers' metrics (the client library's multiprocess mode), named
+    in ``PROMETHEUS_MULTIPROC_DIR`` for the workers to inherit: every worker then answers
+    ``/metrics`` for all of them. Fresh, so no earlier run's counts are added in."""
+    directory = tempfile.mkdtemp(prefix="booking-metrics-")
+    share_metrics_through(directory)
+    return directory
+
+
+def _forget_metrics_of(pid: int, directory: str) -> None:
+    """Drop a stopped worker's live gauges (its counters stay counted)."""
+    from prometheus_client.multiprocess import mark_process_dead
+
+    mark_process_dead(pid, directory)
 
 
 def _serve_worker(settings: Settings, sock: socket.socket) -> None:

@@ -5,20 +5,39 @@ The API serves them at ``GET /metrics``; ``booking project`` and ``booking sched
 the scheduler's counts, pool usage), so nothing on a hot path changes to feed them; only
 the HTTP request counter and latency histogram are updated per request, and the service's
 plain command counters (``commands.counts``) per command.
+
+``booking serve --workers N`` runs N API processes behind one socket, and a scrape reaches any
+one of them. There the client library's multiprocess mode gives one answer for all: the
+parent makes a fresh directory and names it in ``PROMETHEUS_MULTIPROC_DIR`` before it starts
+the workers; each worker's counters, histograms and gauges live in files there, summed at
+scrape (``MultiProcessCollector``), so a counter never goes backwards between two scrapes that
+two different workers answered. What is read from the database at scrape time (view positions
+and lags) is the same from any worker and stays a plain collector.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from entrypoints.settings import shared_metrics_dir
+
+
+def multiprocess_dir() -> str | None:
+    """The directory this process shares its metrics through (``booking serve --workers``), if any.
+
+    The client library reads the same variable when it is first imported: that import must
+    come after the variable is set, which a worker started by ``spawn`` guarantees."""
+    return shared_metrics_dir()
+
 
 class HttpMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry | None) -> None:
         self.requests = Counter(
             "booking_http_requests",
             "HTTP requests by route and status",
@@ -151,6 +170,62 @@ class PoolsCollector(Collector):
         if engine is not None and hasattr(engine.pool, "checkedout"):
             in_use.add_metric(["read_models"], engine.pool.checkedout())
         yield in_use
+
+
+class SharedCommandCounts:
+    """The service's command counts copied into the library's counters, which multiprocess mode
+    shares through files: ``CommandsCollector`` under ``--workers``. ``sync`` adds what was
+    counted since its last call (the commands a request ran), so the counters only grow."""
+
+    def __init__(self, counts: Callable[[], Any]) -> None:
+        self.counts = counts
+        self._lock = threading.Lock()
+        self._synced: tuple[dict[Any, int], dict[Any, int], dict[Any, int]] = ({}, {}, {})
+        self._counters = (
+            Counter(
+                "booking_commands",
+                "commands by name and outcome",
+                ["command", "outcome", "code"],
+                registry=None,
+            ),
+            Counter(
+                "booking_command_version_conflicts",
+                "saves refused by a concurrent change to the same aggregate",
+                ["command"],
+                registry=None,
+            ),
+            Counter("booking_command_retries", "command attempts taken again", ["command"], registry=None),
+        )
+
+    def sync(self) -> None:
+        with self._lock:
+            now = self.counts().snapshot()
+            for counter, current, before in zip(self._counters, now, self._synced, strict=True):
+                for labels, count in current.items():
+                    if count > before.get(labels, 0):
+                        key = labels if isinstance(labels, tuple) else (labels,)
+                        counter.labels(*key).inc(count - before.get(labels, 0))
+            self._synced = now
+
+
+class SharedPools:
+    """Connections in use in each API process's pools, summed over the live processes
+    (``livesum``: a stopped worker's last value is dropped once it is marked dead)."""
+
+    def __init__(self, service: Any, engine: Callable[[], Any]) -> None:
+        self.source = PoolsCollector(service, engine)
+        self.gauge = Gauge(
+            "booking_db_connections_in_use",
+            "connections checked out",
+            ["pool"],
+            registry=None,
+            multiprocess_mode="livesum",
+        )
+
+    def sync(self) -> None:
+        for family in self.source.collect():
+            for sample in family.samples:
+                self.gauge.labels(sample.labels["pool"]).set(sample.value)
 
 
 def serve_metrics(port: int, registry: CollectorRegistry) -> None:

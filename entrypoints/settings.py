@@ -222,3 +222,18 @@ def _port(text: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise SettingsError(f"BOOKING_HTTP_PORT must be a port number from 1 to 65535; got {text!r}")
     return int(text)
+
+
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+"""The client library's own variable for its multiprocess mode: it reads it itself, in each
+worker, so it is set here, in the environment the workers inherit."""
+
+
+def shared_metrics_dir() -> str | None:
+    """The directory the API processes share their metrics through, if ``booking serve`` made one."""
+    return os.environ.get(METRICS_DIR_VARIABLE) or None
+
+
+def share_metrics_through(directory: str) -> None:
+    """Name ``directory`` to the workers ``booking serve --workers`` starts after this call."""
+    os.environ[METRICS_DIR_VARIABLE] = directory

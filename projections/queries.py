@@ -59,7 +59,7 @@ class ReadModels:
         metadata = sa.MetaData()
         self._tracking = tracking_table(metadata)
         self._stalls = stalls_table(metadata)
-        self._heartbeats = scheduler_heartbeats_table(metadata)
+        self._heartbeats = scheduler_heartbeats_table(sa.MetaData())  # migrated, not a view
         self._rooms, self._sessions = room_details_tables(metadata, "")
         _, self._sources, self._balances = credit_balances_tables(metadata, "")
         _, self._deadlines = pending_deadlines_tables(metadata, "")

@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from migrations.lock import SCHEMA, advisory_lock
+
 TRACKING_TABLE = "projection_tracking"
 STALLS_TABLE = "projection_stalls"
 HEARTBEATS_TABLE = "scheduler_heartbeats"
@@ -182,8 +184,13 @@ def pending_deadlines_tables(metadata: sa.MetaData, prefix: str) -> tuple[sa.Tab
 
 
 def create_tables(engine: sa.Engine, metadata: sa.MetaData, tables: Sequence[sa.Table] | None = None) -> None:
-    """Create missing tables (all of ``metadata``'s, or ``tables``) and their indexes; tolerate
-    another process creating them at the same moment."""
+    """Create missing tables (all of ``metadata``'s, or ``tables``) and their indexes, under the
+    schema lock (PostgreSQL: two concurrent CREATEs of one table fail)."""
+    with advisory_lock(engine, SCHEMA):
+        _create_tables(engine, metadata, tables)
+
+
+def _create_tables(engine: sa.Engine, metadata: sa.MetaData, tables: Sequence[sa.Table] | None) -> None:
     for attempt in range(6):
         try:
             with engine.begin() as conn:

@@ -159,8 +159,8 @@ def _switch(engine: sa.Engine, targets: Sequence[View], prefix: str) -> None:
             for table in view.tables:
                 if table.name in existing:
                     conn.execute(sa.text(f"DROP TABLE {_quoted(conn, table.name)}"))
-                old, new = _quoted(conn, prefix + table.name), _quoted(conn, table.name)
-                conn.execute(sa.text(f"ALTER TABLE {old} RENAME TO {new}"))
+                built, live = _quoted(conn, prefix + table.name), _quoted(conn, table.name)
+                conn.execute(sa.text(f"ALTER TABLE {built} RENAME TO {live}"))
             conn.execute(sa.delete(tracking).where(tracking.c.view_name == view.name))
             conn.execute(
                 sa.update(tracking)

@@ -10,7 +10,9 @@ window is in the clock's time (``LIVE_BEATS`` intervals times its speed for a sp
 see ``live_window``). All schedulers of a deployment should beat at the same interval; one
 that beats more rarely than the others' window is taken for dead between its beats, which
 costs doubled fires, never a lost one. Clocks of different hosts must agree to well within
-the window."""
+the window.
+
+The table is created and changed by the migrations (``migrations.prepare``), never here."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from domain.time import Clock
-from projections.tables import create_tables, scheduler_heartbeats_table
+from projections.tables import scheduler_heartbeats_table
 
 FORGET_AFTER = timedelta(days=1)
 LIVE_BEATS = 3  # a scheduler silent for this many beat intervals is taken for dead
@@ -40,7 +42,6 @@ class Heartbeat:
         self.engine, self.clock = engine, clock
         self.scheduler_id = scheduler_id or f"{socket.gethostname()}:{os.getpid()}"
         self.table = scheduler_heartbeats_table(sa.MetaData())
-        create_tables(engine, self.table.metadata)
         self.started_at = clock.now()
         with engine.begin() as conn:
             conn.execute(sa.delete(self.table).where(self.table.c.beat_at < self.started_at - FORGET_AFTER))

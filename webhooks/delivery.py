@@ -18,6 +18,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -93,13 +94,19 @@ class Deliverer:
         self.feed = EventFeed(service.recorder, service.mapper)
         self.workers: dict[str, EndpointWorker] = {}
 
-    def run_forever(self, stop: threading.Event) -> None:
+    def run_forever(self, stop: threading.Event, alive: Callable[[], None] | None = None) -> None:
+        """Reconcile the workers with the registry every ``refresh_interval`` until ``stop``;
+        ``alive`` is called after each round that could read the registry (a health signal:
+        the loop turns and the database answers)."""
         try:
             while not stop.is_set():
                 try:
                     self.reconcile()
                 except TRANSIENT_ERRORS as error:
                     log.warning("cannot read the webhook registry, retrying: %s", error)
+                else:
+                    if alive is not None:
+                        alive()
                 stop.wait(self.settings.refresh_interval)
         finally:
             self.stop_workers()

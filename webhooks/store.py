@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from projections.tables import UTCDateTime, create_tables
+from projections.tables import UTCDateTime
 
 EXCERPT = 200
 ERROR_TEXT = 300
@@ -45,41 +45,46 @@ class DeliveryState:
     next_attempt_at: datetime | None
 
 
+def webhook_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
+    """The delivery machinery's tables. Their shape changes only with a migration
+    (``migrations/versions``); a test compares these definitions with the migrated database."""
+    secrets = sa.Table(
+        "webhook_secrets",
+        metadata,
+        sa.Column("fingerprint", sa.String(64), primary_key=True),
+        sa.Column("secret", sa.String(100), nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+    )
+    positions = sa.Table(
+        "webhook_positions",
+        metadata,
+        sa.Column("endpoint_id", sa.String(36), primary_key=True),
+        sa.Column("position", sa.BigInteger, nullable=False),
+        sa.Column("replays", sa.Integer, nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("failing_since", UTCDateTime, nullable=True),
+        sa.Column("next_attempt_at", UTCDateTime, nullable=True),
+    )
+    attempts = sa.Table(
+        "webhook_attempts",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("endpoint_id", sa.String(36), nullable=False, index=True),
+        sa.Column("position", sa.BigInteger, nullable=False),
+        sa.Column("event_id", sa.String(36), nullable=False),
+        sa.Column("attempted_at", UTCDateTime, nullable=False),
+        sa.Column("status_code", sa.Integer, nullable=True),
+        sa.Column("latency_ms", sa.Float, nullable=False),
+        sa.Column("error", sa.String(ERROR_TEXT), nullable=True),
+        sa.Column("response_excerpt", sa.String(EXCERPT * 4), nullable=True),
+    )
+    return secrets, positions, attempts
+
+
 class WebhookStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        metadata = sa.MetaData()
-        self.secrets = sa.Table(
-            "webhook_secrets",
-            metadata,
-            sa.Column("fingerprint", sa.String(64), primary_key=True),
-            sa.Column("secret", sa.String(100), nullable=False),
-            sa.Column("created_at", UTCDateTime, nullable=False),
-        )
-        self.positions = sa.Table(
-            "webhook_positions",
-            metadata,
-            sa.Column("endpoint_id", sa.String(36), primary_key=True),
-            sa.Column("position", sa.BigInteger, nullable=False),
-            sa.Column("replays", sa.Integer, nullable=False),
-            sa.Column("attempts", sa.Integer, nullable=False),
-            sa.Column("failing_since", UTCDateTime, nullable=True),
-            sa.Column("next_attempt_at", UTCDateTime, nullable=True),
-        )
-        self.attempts = sa.Table(
-            "webhook_attempts",
-            metadata,
-            sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-            sa.Column("endpoint_id", sa.String(36), nullable=False, index=True),
-            sa.Column("position", sa.BigInteger, nullable=False),
-            sa.Column("event_id", sa.String(36), nullable=False),
-            sa.Column("attempted_at", UTCDateTime, nullable=False),
-            sa.Column("status_code", sa.Integer, nullable=True),
-            sa.Column("latency_ms", sa.Float, nullable=False),
-            sa.Column("error", sa.String(ERROR_TEXT), nullable=True),
-            sa.Column("response_excerpt", sa.String(EXCERPT * 4), nullable=True),
-        )
-        create_tables(engine, metadata)
+        self.secrets, self.positions, self.attempts = webhook_tables(sa.MetaData())
         self._since_pruned = 0
 
     # --- secrets ---------------------------------------------------------------------------

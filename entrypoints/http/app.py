@@ -14,6 +14,7 @@ from fastapi_offline import FastAPIOffline
 
 from entrypoints.http import audit, commands, events, health, reads, webhooks
 from entrypoints.http.auth import TokenAuthority
+from entrypoints.http.boundary import ErrorBoundary
 from entrypoints.http.metrics import install_metrics
 from entrypoints.http.middleware import AccessLog, BodyLimit
 from entrypoints.http.problems import install_problem_handlers, problems_as_problem_json
@@ -56,6 +57,7 @@ def create_app(settings: Settings, service: BookingService, read_models: ReadMod
         app.include_router(router)
     _declare_problem_json(app)
     app.add_middleware(BodyLimit)
+    app.add_middleware(ErrorBoundary)  # inside the access log, which then counts its 500s
     app.add_middleware(AccessLog)  # added last, so outermost: it sees every response
     return app
 

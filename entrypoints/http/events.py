@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from entrypoints.http.auth import Reader
 from entrypoints.http.problems import PROBLEM_RESPONSES, HTTPProblem
-from entrypoints.http.schemas import PRINTABLE_ID
+from entrypoints.http.schemas import MAX_POSITION, PRINTABLE_ID
 from feed.public import PUBLIC_TYPES, EventPage
 from feed.reader import MAX_LIMIT, EventFeed, FeedFilter, Page
 from feed.signal import CommitSignal
@@ -41,7 +41,9 @@ def feed_of(request: Request) -> tuple[EventFeed, CommitSignal]:
 async def list_events(
     request: Request,
     caller: Reader,
-    after: Annotated[int, Query(ge=0, description="the position to read after (0: from the start)")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_POSITION, description="the position to read after (0: from the start)")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="at most this many events")] = 100,
     types: Annotated[
         str | None,

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from entrypoints.http.problems import problem, problem_responses
 from entrypoints.http.responses import Health
+from entrypoints.version import version
 
 router = APIRouter()
 log = logging.getLogger("booking.http")
@@ -22,6 +23,7 @@ log = logging.getLogger("booking.http")
 def get_health(request: Request) -> Any:
     """200 when the database answers and no view is stalled; otherwise 503 with the reason.
 
+    ``version`` is the release this process runs (several may answer during a rolling upgrade).
     ``views`` gives each view's position, lag and, when it cannot apply an event, that event's
     position and the error; ``projection_lag`` repeats the lags for older probes.
     ``scheduler`` is the in-process scheduler's health, or else what the ``booking schedule``
@@ -32,8 +34,19 @@ def get_health(request: Request) -> Any:
         head = state.service.recorder.max_notification_id() or 0
     except Exception as error:
         log.warning("health: database unreachable: %s", type(error).__name__)
-        return problem(503, "database_unavailable", "the database cannot be reached", database="unreachable")
-    report: dict[str, Any] = {"status": "ok", "database": "reachable", "head_position": head}
+        return problem(
+            503,
+            "database_unavailable",
+            "the database cannot be reached",
+            database="unreachable",
+            version=version(),
+        )
+    report: dict[str, Any] = {
+        "status": "ok",
+        "version": version(),
+        "database": "reachable",
+        "head_position": head,
+    }
     status = 200
     try:
         positions = state.read_models.positions()
@@ -44,7 +57,7 @@ def get_health(request: Request) -> Any:
         report["projections"] = f"unavailable ({type(error).__name__})"
     else:
         report["projection_lag"] = {view: max(0, head - (pos or 0)) for view, pos in positions.items()}
-        report["views"] = {
+        report["views"] = {  # one entry per view: what each view reports about itself goes here
             view: {
                 "position": pos,
                 "lag": max(0, head - (pos or 0)),
@@ -78,12 +91,12 @@ def get_health(request: Request) -> Any:
     return JSONResponse(report, status_code=status)
 
 
-def _version(version: dict[str, Any], head: int) -> dict[str, Any]:
+def _version(recorded: dict[str, Any], head: int) -> dict[str, Any]:
     """A view's schema version and, while its live tables hold another than this release's,
     the rebuild beside them (or its wait for one: position 0)."""
-    entry: dict[str, Any] = {"schema_version": version["schema_version"]}
-    if version["schema_version"] != version["expected"]:
-        building = version["building"] or {"schema_version": version["expected"], "position": 0}
+    entry: dict[str, Any] = {"schema_version": recorded["schema_version"]}
+    if recorded["schema_version"] != recorded["expected"]:
+        building = recorded["building"] or {"schema_version": recorded["expected"], "position": 0}
         position = building["position"]
         entry["rebuilding"] = {
             "schema_version": building["schema_version"],

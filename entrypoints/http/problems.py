@@ -1,7 +1,8 @@
 """RFC 9457 problem responses: the one shape every HTTP error takes.
 
 Domain refusals keep their stable ``code``; the status follows from it. Errors must never
-leak internals: an unexpected exception becomes a bare 500 and its traceback goes to the log.
+leak internals: an unexpected exception becomes a bare 500 with a request id and its traceback
+goes to the log (``boundary.ErrorBoundary``).
 """
 
 from __future__ import annotations
@@ -163,10 +164,9 @@ def install_problem_handlers(app: FastAPI) -> None:
         app.add_exception_handler(outage, _outage)
     app.add_exception_handler(sa.exc.TimeoutError, _outage)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return problem(500, "internal_error", "an unexpected error occurred; it has been logged")
+    # Any other exception is answered by ``boundary.ErrorBoundary``, not by a handler here:
+    # Starlette re-raises after its catch-all handler answers, and the server then closes the
+    # keep-alive connection.
 
 
 def _first_line(error: BaseException) -> str:

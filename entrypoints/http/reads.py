@@ -35,7 +35,7 @@ from entrypoints.http.responses import (
     RoomDetails,
     Rooms,
 )
-from entrypoints.http.schemas import PRINTABLE_ID, parse_instant
+from entrypoints.http.schemas import MAX_LENGTH_MINUTES, MAX_POSITION, PRINTABLE_ID, parse_instant
 
 if TYPE_CHECKING:
     from projections.queries import ReadModels
@@ -53,7 +53,8 @@ VIEW_PROBLEMS = problem_responses(503)
 async def caught_up_views(
     request: Request,
     after: Annotated[
-        int | None, Query(ge=0, description="wait until the views include this write position")
+        int | None,
+        Query(ge=0, le=MAX_POSITION, description="wait until the views include this write position"),
     ] = None,
 ) -> ReadModels:
     """The views, once they include ``after``. ``async``: the wait holds no worker thread; only
@@ -138,7 +139,7 @@ def list_available_starts(
     provider_id: PartyPath,
     caller: Writer,
     service: Service,
-    length: Annotated[int, Query(description="session length in minutes")],
+    length: Annotated[int, Query(ge=1, le=MAX_LENGTH_MINUTES, description="session length in minutes")],
     from_: Annotated[
         str | None, Query(alias="from", max_length=64, description="instant with offset")
     ] = None,
@@ -195,7 +196,9 @@ def preview_policy(
     caller: Reader,
     service: Service,
     starts_at: Annotated[str, Query(max_length=64, description="the prospective start, with offset")],
-    length_minutes: Annotated[int | None, Query(description="session length in minutes")] = None,
+    length_minutes: Annotated[
+        int | None, Query(ge=1, le=MAX_LENGTH_MINUTES, description="session length in minutes")
+    ] = None,
     member_id: Annotated[
         str | None,
         Query(

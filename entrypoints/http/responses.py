@@ -301,6 +301,7 @@ class Health(Answer):
         description="ok; rebuilding (200) while a view's new version is built beside the tables that"
         " keep answering; stalled (503) when a view cannot apply an event"
     )
+    version: str = Field(description="the release this process runs (booking --version)")
     database: str
     head_position: int
     projection_lag: dict[str, int] | None

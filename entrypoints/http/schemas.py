@@ -19,6 +19,15 @@ LATEST = datetime(2999, 12, 31, tzinfo=UTC)
 """Instants outside these bounds are refused at the edge: no booking lies there, and date
 arithmetic near the ends of the calendar would overflow."""
 
+MAX_LENGTH_MINUTES = 24 * 60
+"""No session is longer than a day; the policy's own list of lengths has the last word. A
+larger number would overflow date arithmetic (a 500) before the domain could refuse it."""
+
+MAX_POSITION = 2**63 - 1
+"""Positions are the event store's notification ids (bigint): a larger one cannot be queried."""
+
+LengthMinutes = Annotated[int, Field(ge=1, le=MAX_LENGTH_MINUTES, description="session length in minutes")]
+
 
 def parse_instant(value: str, name: str) -> datetime:
     """An ISO 8601 instant with an offset, in UTC; ``InvalidInput`` naming ``name`` otherwise."""
@@ -116,7 +125,7 @@ class AddCredits(Body):
 class ReserveSession(Body):
     room_id: Annotated[str, Field(min_length=1, max_length=64, pattern=PRINTABLE_ID)]
     starts_at: Instant
-    length_minutes: int
+    length_minutes: LengthMinutes
     format: Literal["video", "audio", "chat"]
 
 

@@ -26,7 +26,7 @@ from entrypoints.http.auth import (
     needs_role,
 )
 from entrypoints.http.problems import PROBLEM_RESPONSES
-from entrypoints.http.schemas import Body
+from entrypoints.http.schemas import MAX_POSITION, Body
 from feed.public import PUBLIC_TYPES
 from webhooks.store import WebhookStore
 
@@ -192,7 +192,10 @@ def replay_webhook(
     from_: Annotated[
         int | None,
         Query(
-            alias="from", ge=1, description="send again from this position (default: resume where it stopped)"
+            alias="from",
+            ge=1,
+            le=MAX_POSITION,
+            description="send again from this position (default: resume where it stopped)",
         ),
     ] = None,
     x_actor: ActorHeader = None,

@@ -25,6 +25,7 @@ from commands.storage import event_store_env
 from domain.policy import Policy
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
+from migrations.prepare import prepare_database
 from projections.database import create_read_engine
 from projections.queries import ReadModels
 from projections.runner import ProjectionsRunner
@@ -149,6 +150,7 @@ def api_settings(database_url: str) -> Settings:
 def api(api_settings: Settings, clock: ManualClock) -> Iterator[Api]:
     """The whole service (API + projections) over ``database_url``, reachable over HTTP."""
     url = api_settings.database_url
+    prepare_database(url)  # as ``booking serve`` does at start
     service = BookingService(clock, Policy(), env=event_store_env(url))
     engine = create_read_engine(url)
     read_models = ReadModels(engine, clock)

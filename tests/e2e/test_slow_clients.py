@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from entrypoints.http.middleware import BODY_TIMEOUT
+from entrypoints.http.reads import READ_YOUR_WRITES_TIMEOUT
 from entrypoints.http.server import HEADER_TIMEOUT
 from tests.integration.operations.support import Process, environment, free_port, wait_for
 
@@ -80,7 +81,9 @@ def _quick_requests_are_served(base: str) -> None:
     )
     assert response.status_code in (200, 201), response.text
     assert httpx.get(f"{base}/health", timeout=10).status_code == 200
-    assert time.monotonic() - started < 3
+    # Served before any slow client's deadline could have freed anything (a generous bound:
+    # typically milliseconds; bench.http measures how fast requests are).
+    assert time.monotonic() - started < min(BODY_TIMEOUT, HEADER_TIMEOUT)
 
 
 def test_unauthenticated_bodies_are_refused_before_they_are_read(api: str) -> None:
@@ -116,7 +119,7 @@ def test_stalled_bodies_and_headers_are_cut_off_and_never_hold_a_worker(api: str
     finally:
         for sock in stalled + trickling + idle:
             sock.close()
-    assert elapsed < max(BODY_TIMEOUT, HEADER_TIMEOUT) + 8, elapsed
+    assert elapsed < max(BODY_TIMEOUT, HEADER_TIMEOUT) + 30, "cut off at their deadlines, not never"
     for answer in bodies:
         assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
     assert all(not answer or answer.startswith(b"HTTP/1.1 4") for answer in headers)
@@ -138,5 +141,7 @@ def test_read_your_writes_waits_hold_no_worker_thread(api: str) -> None:
         started = time.monotonic()
         booking = httpx.get(f"{api}/bookings/{created['id']}", headers=AUTH, timeout=30)
         assert booking.status_code == 404  # a room id is no booking: answered by a worker thread
-        assert time.monotonic() - started < 2, "a worker thread was free while 80 reads waited"
+        # answered while the 80 waits still hold (each up to READ_YOUR_WRITES_TIMEOUT), not after them
+        waited = time.monotonic() - started
+        assert waited < READ_YOUR_WRITES_TIMEOUT, "a worker thread was free while 80 reads waited"
         assert {w.result() for w in waits} == {503}

@@ -15,6 +15,7 @@ from commands.clock import ManualClock
 from commands.service import BookingService
 from domain.availability import weekly_hours
 from domain.credits import CreditAccount
+from projections.catalog import schema_versions
 from projections.database import create_read_engine
 from projections.queries import ReadModels
 from tests.integration.audit.conftest import events_table, originator, run_sql
@@ -164,6 +165,7 @@ def test_a_stalled_view_stops_alone_while_pending_deadlines_keep_following(
             "position": body["head_position"],
             "lag": 0,
             "stalled": False,
+            "schema_version": schema_versions()["pending_deadlines"],
         }
 
         result = run_cli("verify", env=env, cwd=tmp_path)

@@ -17,6 +17,7 @@ from commands.storage import event_store_env
 from domain.availability import align_up
 from domain.booking import EXPIRED
 from domain.policy import Policy
+from migrations.prepare import prepare_database
 from projections.database import create_read_engine
 from projections.queries import SILENT_AFTER_SECONDS, ReadModels
 from scheduler.heartbeat import Heartbeat
@@ -99,6 +100,7 @@ def test_health_of_a_separate_api_shows_the_last_fire_of_a_scheduler_process(
 
 def test_a_heartbeat_older_than_the_silence_limit_reads_as_silent(database_url: str) -> None:
     clock = ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    prepare_database(database_url)  # the heartbeats' table is the migrations'
     engine = create_read_engine(database_url)
     try:
         read_models = ReadModels(engine, clock)

@@ -14,6 +14,7 @@ from commands.clock import ManualClock
 from commands.service import BookingService
 from commands.storage import event_store_env
 from domain.policy import Policy
+from migrations.prepare import prepare_database
 from projections.database import create_read_engine
 from projections.queries import ReadModels
 from scheduler.heartbeat import Heartbeat, live_window
@@ -33,6 +34,7 @@ WINDOW = live_window(2.0)  # beats every 2 s: live for 6 s
 
 @pytest.fixture
 def engine(postgres_url: str) -> Iterator[sa.Engine]:
+    prepare_database(postgres_url)  # the heartbeats' table is the migrations'
     engine = create_read_engine(postgres_url)
     yield engine
     engine.dispose()

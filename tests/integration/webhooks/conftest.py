@@ -7,6 +7,7 @@ import pytest
 from commands.clock import SystemClock
 from commands.service import BookingService
 from commands.webhooks import WebhookCommands
+from migrations.prepare import prepare_database
 from projections.database import create_read_engine
 from webhooks.store import WebhookStore
 
@@ -22,6 +23,7 @@ def system_service(database_url: str) -> Iterator[BookingService]:
 
 @pytest.fixture
 def store(database_url: str) -> Iterator[WebhookStore]:
+    prepare_database(database_url)  # the store's tables are the migrations'
     engine = create_read_engine(database_url)
     try:
         yield WebhookStore(engine)
