@@ -18,6 +18,7 @@ from commands.reads import booking_read
 from domain.booking import Booking
 from domain.credits import CreditAccount, ledger_credits
 from domain.errors import InvalidInput, NotFound
+from domain.lifecycle import unrecorded_credit_status
 from domain.time import iso, to_utc
 
 
@@ -69,12 +70,20 @@ def ledger_as_of(app: Application[UUID], member_id: str, at: datetime | str | No
     if not events:
         raise NotFound(f"member {member_id!r} had no credit ledger yet at {iso(to_utc(at, 'at'))}")  # type: ignore[arg-type]
     account: CreditAccount = replay(events)
+    balance, credits = account.balance(), ledger_credits(events)
+    if at is not None:
+        for credit_id, status in unrecorded_outcomes(app, account, to_utc(at, "at")).items():
+            balance["held"] -= 1
+            balance[status] += 1
+            credits[credit_id].update(status=status, recorded=False)
+            if status == "available":
+                credits[credit_id]["booking_id"] = None
     return {
         "member_id": account.member_id,
         "as_of": _as_of(at, None) if at is not None else iso(account.modified_on),
         "version": account.version,
-        "balance": account.balance(),
-        "credits": plain(ledger_credits(events)),
+        "balance": balance,
+        "credits": plain(credits),
         "movements": [
             {
                 "version": e.originator_version,
@@ -90,6 +99,26 @@ def ledger_as_of(app: Application[UUID], member_id: str, at: datetime | str | No
             for e in events[1:]
         ],
     }
+
+
+def unrecorded_outcomes(app: Application[UUID], account: CreditAccount, at: datetime) -> dict[str, str]:
+    """For each credit the account still held at ``at``: the status its booking's status at
+    ``at`` implies, when its deadline was due by then but not recorded (an expiry gives it back,
+    a session's end consumes or forfeits it). The booking read at ``at`` says the same, so the
+    booking, the ledger and ``booking audit ledger --at`` agree at every instant."""
+    outcomes: dict[str, str] = {}
+    for credit_id, (_, booking_id) in account.held.items():
+        try:
+            events = [e for e in booking_events(app, booking_id) if e.timestamp <= at]
+        except NotFound:
+            continue
+        booking = replay(events) if events else None
+        if not isinstance(booking, Booking) or booking.credit_id != credit_id:
+            continue
+        status = unrecorded_credit_status(booking.timeline, at)
+        if status is not None:
+            outcomes[credit_id] = status
+    return outcomes
 
 
 def _as_of(at: datetime | str | None, version: int | None) -> str | int:

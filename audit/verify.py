@@ -9,6 +9,8 @@ Checks, each breach reported as one sentence naming the stream (and event versio
 - each booking's credit movements (derived from its own events) equal the ledger entries
   that name it;
 - no deadline event is recorded twice for a booking;
+- each deadline outcome recorded late is the one the booking's status implied from the instant
+  it took effect (``effective_at``), so every read about money agreed with it meanwhile;
 - (``verify_all``) each snapshotted stream's latest snapshot equals the replay of its events;
 - (``verify_all``) the read models equal a rebuild from the events, through the view check
   its caller passes in (``projections.verify``; this package never imports the views).
@@ -30,11 +32,19 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 from audit.log import decode, event_type, read_log
 from commands.chain import link, unseal
 from commands.snapshots import restored
+from domain.actors import SCHEDULER
 from domain.booking import COMPLETED, CONFIRMED, NO_SHOW, PENDING, Booking
 from domain.credits import CREDIT_MOVES, CreditAccount
+from domain.lifecycle import unrecorded_credit_status
 from domain.time import iso
 
 OCCUPYING = (PENDING, CONFIRMED, COMPLETED, NO_SHOW)
+DEADLINE_OUTCOMES: dict[type, str] = {
+    Booking.ConfirmationExpired: "available",
+    Booking.SessionCompleted: "consumed",
+    Booking.NoShowRecorded: "forfeited",
+}
+"""Events that may record a deadline's outcome, and what each does with the booking's credit."""
 Movement = tuple[str, str]  # (movement, credit id)
 
 
@@ -133,6 +143,8 @@ class _Checker:
     def _check_meaning(self, event: Any, stream: _Stream, where: str) -> None:
         if isinstance(event, Booking.Event | Booking.SessionReserved):
             self._booking_event(event, str(event.originator_id))
+            if type(event) in DEADLINE_OUTCOMES and isinstance(stream.aggregate, Booking):
+                self._check_effective(event, stream.aggregate, where)
         elif isinstance(event, CreditAccount.Event) and not isinstance(event, CreditAccount.AccountOpened):
             self._ledger_event(event, stream.aggregate, where)
 
@@ -147,7 +159,9 @@ class _Checker:
                 side["held", event.credit_id] += 1
             self.current_credit[booking_id] = event.credit_id
         elif (
-            isinstance(event, Booking.ProviderDeclined | Booking.ConfirmationExpired)
+            isinstance(
+                event, Booking.ProviderDeclined | Booking.ConfirmationExpired | Booking.CancelledForMember
+            )
             or (isinstance(event, Booking.Cancelled) and event.free)
             or (isinstance(event, Booking.NoShowRecorded) and event.absent_party == "provider")
         ):
@@ -164,6 +178,29 @@ class _Checker:
             self.deadlines[booking_id][f"{event_type(event)} due {iso(event.due)}"] += 1
         if isinstance(event, Booking.SessionCompleted | Booking.NoShowRecorded):
             self.deadlines[booking_id]["session end (completed or no-show)"] += 1
+
+    def _check_effective(self, event: Any, before: Booking, where: str) -> None:
+        """A deadline's outcome recorded after the instant it took effect: from that instant
+        until its recording, every read about money (the booking's status, the live balance,
+        ``?as_of=``, the audit ledger) counted the credit as the booking's status implied
+        (``unrecorded_credit_status``). The recorded outcome must be that same one, or those
+        answers disagreed with what was recorded."""
+        effective = event.effective_at
+        if effective > event.timestamp:
+            self.breach(f"{where}: takes effect at {iso(effective)}, after it was recorded")
+            return
+        if effective == event.timestamp and event.actor != str(SCHEDULER):
+            return  # a party's report: it took effect when made
+        expected = DEADLINE_OUTCOMES[type(event)]
+        if isinstance(event, Booking.NoShowRecorded) and event.absent_party != "member":
+            expected = "available"
+        implied = unrecorded_credit_status(before.timeline, effective)
+        if implied != expected:
+            self.breach(
+                f"{where}: records the credit {expected} from {iso(effective)}, but the booking's "
+                f"status then ({before.status_at(effective)}) implied "
+                f"{implied or 'no change'}: reads about money disagreed until it was recorded"
+            )
 
     def _ledger_event(self, event: Any, account: CreditAccount | None, where: str) -> None:
         name = event_type(event)

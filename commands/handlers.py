@@ -7,11 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from commands import messages as m
 from domain.actors import Actor
+from domain.availability import Availability
 from domain.booking import Booking, needs_ledger
 from domain.credit_reference import CreditReference
 from domain.credits import check_addition
@@ -52,9 +54,20 @@ def open_room(service: BookingService, c: m.OpenRoom, now: datetime) -> Decided:
 
 @handles(m.PublishAvailability)
 def publish_availability(service: BookingService, c: m.PublishAvailability, now: datetime) -> Decided:
+    """Publish the hours; each open session they no longer cover (or cover again) says so."""
+    publisher = Actor.parse(c.actor)
     calendar = service._calendar(c.provider_id, now)
-    calendar.publish(c.availability, Actor.parse(c.actor), now)
-    return [calendar], {"provider_id": c.provider_id, "availability": calendar.availability}
+    calendar.publish(c.availability, publisher, now)
+    assert calendar.availability is not None  # just published
+    hours = Availability.recorded(calendar.availability)
+    changed: list[Aggregate] = []
+    for booking_id in sorted({slot[2] for slot in calendar.booked}):
+        booking = service._find(Booking, UUID(booking_id))
+        if booking is not None:
+            booking.note_availability(hours.contains, publisher, now)
+            if booking.pending_events:
+                changed.append(booking)
+    return [calendar, *changed], {"provider_id": c.provider_id, "availability": calendar.availability}
 
 
 @handles(m.AddCredits)
@@ -138,6 +151,50 @@ def cancel_session(service: BookingService, c: m.CancelSession, now: datetime) -
 def record_member_joined(service: BookingService, c: m.RecordMemberJoined, now: datetime) -> Decided:
     booking = service._load(Booking, c.booking_id, "booking")
     booking.record_member_joined(Actor.parse(c.actor), now)
+    return [booking], booking_outcome(booking)
+
+
+@handles(m.ProposeStart)
+def propose_start(service: BookingService, c: m.ProposeStart, now: datetime) -> Decided:
+    booking, account, calendar = service._booking_with_ledger(c.booking_id, now)
+    proposal_id = booking.propose(calendar, c.starts_at, Actor.parse(c.actor), now)
+    proposal = booking.proposal or {}
+    return [booking, account, calendar], {
+        "proposal_id": proposal_id,
+        "booking_id": str(booking.id),
+        "starts_at": iso(proposal["starts_at"]),
+        "ends_at": iso(proposal["ends_at"]),
+        "expires_at": iso(proposal["expires_at"]),
+        "status": "open",
+    }
+
+
+@handles(m.AcceptProposal)
+def accept_proposal(service: BookingService, c: m.AcceptProposal, now: datetime) -> Decided:
+    booking, account, calendar = service._booking_with_ledger(c.booking_id, now)
+    settled = service._settle_blockers(
+        account,
+        calendar,
+        booking.proposal["starts_at"] if booking.proposal else booking.starts_at,
+        booking.length_minutes,
+        now,
+        ignoring=c.booking_id,
+    )
+    booking.accept_proposal(account, calendar, c.proposal_id, Actor.parse(c.actor), now)
+    return [booking, account, calendar, *settled], booking_outcome(booking)
+
+
+@handles(m.DeclineProposal)
+def decline_proposal(service: BookingService, c: m.DeclineProposal, now: datetime) -> Decided:
+    booking, account, calendar = service._booking_with_ledger(c.booking_id, now)
+    booking.decline_proposal(c.proposal_id, Actor.parse(c.actor), now)
+    return [booking, account, calendar], booking_outcome(booking)
+
+
+@handles(m.RecordProviderJoined)
+def record_provider_joined(service: BookingService, c: m.RecordProviderJoined, now: datetime) -> Decided:
+    booking = service._load(Booking, c.booking_id, "booking")
+    booking.record_joined("provider", Actor.parse(c.actor), now)
     return [booking], booking_outcome(booking)
 
 

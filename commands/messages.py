@@ -120,6 +120,38 @@ class RecordMemberJoined(Command):
 
 
 @dataclass(frozen=True)
+class ProposeStart(Command):
+    """The provider proposes another start for the booking."""
+
+    booking_id: str
+    starts_at: datetime
+    actor: str
+
+
+@dataclass(frozen=True)
+class AcceptProposal(Command):
+    booking_id: str
+    proposal_id: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class DeclineProposal(Command):
+    booking_id: str
+    proposal_id: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class RecordProviderJoined(Command):
+    """The provider's presence (a command of its own, so the member's join keeps its
+    idempotency fingerprint)."""
+
+    booking_id: str
+    actor: str
+
+
+@dataclass(frozen=True)
 class CompleteSession(Command):
     booking_id: str
     actor: str

@@ -36,6 +36,9 @@ def booking_read(booking: Booking, now: datetime) -> dict[str, Any]:
         "free_cancellation_closed": instant(booking.free_cancellation_closed),
         "credit_id": booking.credit_id,
         "joined_at": instant(booking.joined_at),
+        "provider_joined_at": instant(booking.provider_joined_at),
+        "outside_availability": booking.outside_availability,
+        "proposal": _proposal(booking.proposal_at(now)),
         "absent_party": booking.absent_party,
         "forfeited_credits": len(booking.forfeited),
         "restored_credits": len(booking.restored),
@@ -44,3 +47,9 @@ def booking_read(booking: Booking, now: datetime) -> dict[str, Any]:
         "version": booking.version,
         "modified_on": iso(booking.modified_on),
     }
+
+
+def _proposal(proposal: dict[str, Any] | None) -> dict[str, Any] | None:
+    if proposal is None:
+        return None
+    return {k: iso(v) if isinstance(v, datetime) else v for k, v in proposal.items()}

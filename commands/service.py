@@ -42,10 +42,10 @@ from commands.recorder import select_streams, streams_moved
 from commands.snapshots import SnapshotTolerantRepository, restored
 from commands.storage import PoolBudget, event_store_env
 from domain.actors import SCHEDULER, Actor
-from domain.booking import Booking, needs_ledger
+from domain.booking import EXPIRED, Booking, needs_ledger
 from domain.calendar import ProviderCalendar, check_length
 from domain.credits import CreditAccount
-from domain.errors import BookingError, ConcurrencyConflict, InvalidInput, NotFound
+from domain.errors import BookingError, ConcurrencyConflict, InvalidInput, NotAllowed, NotFound
 from domain.policy import Policy
 from domain.preview import preview
 from domain.room import Room
@@ -258,6 +258,26 @@ class BookingService(Application[UUID]):
     ) -> dict[str, Any]:
         return self.handle(m.RecordMemberJoined(booking_id, str(actor)), command_id)
 
+    def propose_start(
+        self, booking_id: str, starts_at: datetime | str, *, actor: str | Actor, command_id: str | None = None
+    ) -> dict[str, Any]:
+        return self.handle(m.ProposeStart(booking_id, to_utc(starts_at, "starts_at"), str(actor)), command_id)
+
+    def accept_proposal(
+        self, booking_id: str, proposal_id: str, *, actor: str | Actor, command_id: str | None = None
+    ) -> dict[str, Any]:
+        return self.handle(m.AcceptProposal(booking_id, proposal_id, str(actor)), command_id)
+
+    def decline_proposal(
+        self, booking_id: str, proposal_id: str, *, actor: str | Actor, command_id: str | None = None
+    ) -> dict[str, Any]:
+        return self.handle(m.DeclineProposal(booking_id, proposal_id, str(actor)), command_id)
+
+    def record_provider_joined(
+        self, booking_id: str, *, actor: str | Actor, command_id: str | None = None
+    ) -> dict[str, Any]:
+        return self.handle(m.RecordProviderJoined(booking_id, str(actor)), command_id)
+
     def complete_session(
         self, booking_id: str, *, actor: str | Actor, command_id: str | None = None
     ) -> dict[str, Any]:
@@ -446,16 +466,54 @@ class BookingService(Application[UUID]):
             length = timedelta(minutes=booking.length_minutes)
             target = preview(booking.policy, start, length, now)
             if target["bookable_now"]:
-                target.update(_calendar_refusal(self.get_calendar(booking.provider_id), booking, start, now))
+                target.update(self._reschedule_refusal(booking, start, now))
             review["reschedule_to"] = target
         return review
 
-    def preview_policy(self, starts_at: datetime | str, length_minutes: int | None = None) -> dict[str, Any]:
-        """The policy for a prospective start, under the policy new bookings get."""
+    def _reschedule_refusal(self, booking: Booking, starts_at: datetime, now: datetime) -> dict[str, Any]:
+        """Whether the member's reschedule to ``starts_at`` (acknowledging any forfeit) would be
+        accepted now: the command's own decision, taken on private copies and never saved, so
+        what is previewed is what the command does (the calendar, the credits it needs, the
+        start it already has, deadlines the scheduler has not recorded yet)."""
+        command = m.RescheduleSession(
+            str(booking.id), starts_at, True, str(Actor("member", booking.member_id))
+        )
+        try:
+            HANDLERS[type(command)](self, command, now)
+        except BookingError as refusal:
+            return {"bookable_now": False, "not_bookable": {"code": refusal.code, "detail": refusal.message}}
+        return {}
+
+    def preview_policy(
+        self, starts_at: datetime | str, length_minutes: int | None = None, member_id: str | None = None
+    ) -> dict[str, Any]:
+        """The policy for a prospective start, under the policy new bookings get; given the
+        member, a start they have no credit for is not bookable now (``no_credit_available``)."""
         length = check_length(
             length_minutes if length_minutes is not None else self.policy.lengths[0], self.policy
         )
-        return preview(self.policy, to_utc(starts_at, "starts_at"), length, self.clock.now())
+        now = self.clock.now()
+        target = preview(self.policy, to_utc(starts_at, "starts_at"), length, now)
+        if (
+            target["bookable_now"]
+            and member_id is not None
+            and self.credits_available_at(member_id, now) == 0
+        ):
+            detail = f"member {member_id} has no available credit to reserve a session with"
+            target.update(bookable_now=False, not_bookable={"code": "no_credit_available", "detail": detail})
+        return target
+
+    def credits_available_at(self, member_id: str, now: datetime) -> int:
+        """The member's credits a reservation could hold at ``now``: those available, and those
+        held by bookings expired by ``now`` whose expiry the scheduler has not recorded yet
+        (a reservation records that expiry first, see ``_settle_blockers``)."""
+        account = self._account(member_id, now)
+        count = account.balance()["available"]
+        for booking_id in account.holds_to_settle(now):
+            holder = self._find(Booking, UUID(booking_id))
+            if holder is not None and holder.status_at(now) == EXPIRED:
+                count += 1
+        return count
 
     def available_starts(
         self,
@@ -464,9 +522,12 @@ class BookingService(Application[UUID]):
         begin: datetime | str,
         end: datetime | str,
         excluding: str | None = None,
+        actor: str | Actor | None = None,
     ) -> list[datetime]:
         """The starts bookable right now; ``excluding`` a booking of this provider, also those
-        that overlap that booking's current slot (its member is rescheduling it)."""
+        that overlap that booking's current slot (its member is rescheduling it). Only that
+        booking's member or provider, or an operator (``actor``), may see what its slot frees:
+        to anyone else those starts are not free."""
         length = check_length(length_minutes, self.policy)
         start, finish = to_utc(begin, "from"), to_utc(end, "to")
         if finish < start:
@@ -477,6 +538,7 @@ class BookingService(Application[UUID]):
                 raise InvalidInput(
                     f"booking {excluding} is with provider {moving.provider_id}, not {provider_id}"
                 )
+            _check_may_exclude(moving, actor)
             excluding = str(moving.id)
         return self.get_calendar(provider_id).available_starts(
             length, start, finish, self.policy, self.clock.now(), ignoring=excluding
@@ -735,16 +797,18 @@ class ShortWaitWhenRefusedPool(eventsourcing.postgres.ConnectionPool):
         return super().getconn(timeout=timeout)
 
 
-def _calendar_refusal(
-    calendar: ProviderCalendar, booking: Booking, starts_at: datetime, now: datetime
-) -> dict[str, Any]:
-    """Whether the provider's calendar has room for the booking at ``starts_at``."""
-    try:
-        ends_at = starts_at + timedelta(minutes=booking.length_minutes)
-        calendar.check_bookable(starts_at, ends_at, booking.policy, now, ignoring=str(booking.id))
-    except BookingError as refusal:
-        return {"bookable_now": False, "not_bookable": {"code": refusal.code, "detail": refusal.message}}
-    return {}
+def _check_may_exclude(booking: Booking, actor: str | Actor | None) -> None:
+    party = Actor.parse(actor) if isinstance(actor, str) else actor
+    if party is None or not (
+        party.kind == "operator"
+        or party.is_("member", booking.member_id)
+        or party.is_("provider", booking.provider_id)
+    ):
+        raise NotAllowed(
+            f"{party or 'an unnamed caller'} may not look past booking {booking.id}'s slot; only "
+            f"member {booking.member_id}, provider {booking.provider_id} or an operator may "
+            "(name yourself in X-Actor)"
+        )
 
 
 class _Decided:

@@ -8,6 +8,7 @@ deadline event has been recorded yet. Public methods check, then trigger events 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import uuid4
@@ -23,6 +24,8 @@ from domain.errors import (
     InvalidTransition,
     NoCreditAvailable,
     NotAllowed,
+    NotFound,
+    SameStart,
 )
 from domain.lifecycle import (
     CANCEL,
@@ -36,9 +39,11 @@ from domain.lifecycle import (
     EXPIRED,
     FINAL,
     JOINED,
+    MEMBER,
     NO_SHOW,
     NO_SHOW_ACTION,
     PENDING,
+    PROVIDER,
     RESCHEDULE,
     STATUSES,
     Timeline,
@@ -109,7 +114,8 @@ class Booking(Aggregate):
         actor: str
 
         # 2: ``policy`` holds every number of ``Policy``; releases before recorded fewer.
-        class_version = 2
+        # 3: ``policy`` also holds ``member_late_grace``.
+        class_version = 3
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -117,11 +123,18 @@ class Booking(Aggregate):
             behaviour (``policy.UNRECORDED``); ``policy_version`` still names what was recorded."""
             state["policy"] = with_unrecorded(state["policy"])
 
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            """A booking recorded without ``member_late_grace`` let the provider report the member
+            absent from the start: a late grace of zero (``policy.UNRECORDED``)."""
+            state["policy"] = with_unrecorded(state["policy"])
+
     class ProviderConfirmed(Aggregate.Event):
         actor: str
 
         def apply(self, booking: Booking) -> None:
             booking.status = CONFIRMED
+            booking.proposal = None
 
     class ProviderDeclined(Aggregate.Event):
         reason: str
@@ -129,13 +142,20 @@ class Booking(Aggregate):
 
         def apply(self, booking: Booking) -> None:
             booking.status = DECLINED
+            booking.proposal = None
 
     class ConfirmationExpired(Aggregate.Event):
         due: datetime
         actor: str
 
+        @property
+        def effective_at(self) -> datetime:
+            """An expiry takes effect at its deadline, however late it is recorded."""
+            return self.due
+
         def apply(self, booking: Booking) -> None:
             booking.status = EXPIRED
+            booking.proposal = None
 
     class FreeCancellationClosed(Aggregate.Event):
         due: datetime
@@ -174,6 +194,9 @@ class Booking(Aggregate):
             booking.session_end_due = self.session_end_due
             booking.credit_id = self.credit_id
             booking.joined_at = None
+            booking.provider_joined_at = None
+            booking.proposal = None
+            booking.outside_availability = False
 
     class Cancelled(Aggregate.Event):
         by: str
@@ -183,11 +206,21 @@ class Booking(Aggregate):
 
         def apply(self, booking: Booking) -> None:
             booking.status = CANCELLED
+            booking.proposal = None
 
     class CreditForfeited(Aggregate.Event):
         credit_id: str
         reason: str
         actor: str
+        effective_at: datetime
+        """The instant the forfeit took effect: a session's end for a no-show recorded late."""
+
+        class_version = 2  # 2: ``effective_at``
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Releases before dated a forfeit when it was recorded."""
+            state["effective_at"] = state["timestamp"]
 
         def apply(self, booking: Booking) -> None:
             booking.forfeited.append(self.credit_id)
@@ -198,20 +231,49 @@ class Booking(Aggregate):
         def apply(self, booking: Booking) -> None:
             booking.joined_at = self.timestamp
 
-    class SessionCompleted(Aggregate.Event):
-        credit_id: str
+    class ProviderJoined(Aggregate.Event):
+        """The provider's presence in the session was recorded (by the provider or the
+        live-session platform): the provider can no longer be reported absent."""
+
         actor: str
 
         def apply(self, booking: Booking) -> None:
+            booking.provider_joined_at = self.timestamp
+
+    class SessionCompleted(Aggregate.Event):
+        credit_id: str
+        actor: str
+        effective_at: datetime
+        """The instant it took effect: the session's end when the scheduler records it."""
+
+        class_version = 2  # 2: ``effective_at``
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Releases before dated a completion when it was recorded."""
+            state["effective_at"] = state["timestamp"]
+
+        def apply(self, booking: Booking) -> None:
             booking.status = COMPLETED
+            booking.proposal = None
 
     class NoShowRecorded(Aggregate.Event):
         absent_party: str
         actor: str
+        effective_at: datetime
+        """The instant it took effect: the session's end when the scheduler records it."""
+
+        class_version = 2  # 2: ``effective_at``
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Releases before dated a no-show when it was recorded."""
+            state["effective_at"] = state["timestamp"]
 
         def apply(self, booking: Booking) -> None:
             booking.status = NO_SHOW
             booking.absent_party = self.absent_party
+            booking.proposal = None
 
     class ForfeitRevoked(Aggregate.Event):
         credit_id: str
@@ -221,6 +283,80 @@ class Booking(Aggregate):
         def apply(self, booking: Booking) -> None:
             booking.forfeited.remove(self.credit_id)
             booking.restored.append(self.credit_id)
+
+    class CancelledForMember(Aggregate.Event):
+        """An operator cancelled on the member's behalf (a change the member did not make):
+        free whenever it happens before the start."""
+
+        reason: str
+        actor: str
+
+        def apply(self, booking: Booking) -> None:
+            booking.status = CANCELLED
+            booking.proposal = None
+
+    class ProposalMade(Aggregate.Event):
+        """The provider proposed another start; open until ``expires_at`` (when that start
+        could no longer be booked) or until any other change of the booking."""
+
+        proposal_id: str
+        starts_at: datetime
+        ends_at: datetime
+        expires_at: datetime
+        actor: str
+
+        def apply(self, booking: Booking) -> None:
+            booking.proposal = {
+                "id": self.proposal_id,
+                "starts_at": self.starts_at,
+                "ends_at": self.ends_at,
+                "expires_at": self.expires_at,
+            }
+            booking.proposal_ids.append(self.proposal_id)
+
+    class ProposalAccepted(Aggregate.Event):
+        """The member accepted the provider's proposal: the session moved there, confirmed
+        (the provider already agreed), its credit kept whatever the time."""
+
+        proposal_id: str
+        previous_starts_at: datetime
+        starts_at: datetime
+        ends_at: datetime
+        confirm_by: datetime
+        free_until: datetime
+        session_end_due: datetime
+        credit_id: str
+        actor: str
+
+        def apply(self, booking: Booking) -> None:
+            booking.status = CONFIRMED
+            booking.starts_at = self.starts_at
+            booking.ends_at = self.ends_at
+            booking.confirm_by = self.confirm_by
+            booking.free_until = self.free_until
+            booking.session_end_due = self.session_end_due
+            booking.credit_id = self.credit_id
+            booking.joined_at = None
+            booking.provider_joined_at = None
+            booking.proposal = None
+            booking.outside_availability = False
+
+    class ProposalDeclined(Aggregate.Event):
+        proposal_id: str
+        actor: str
+
+        def apply(self, booking: Booking) -> None:
+            booking.proposal = None
+
+    class OutsideAvailabilityChanged(Aggregate.Event):
+        """The provider's published hours stopped (``True``) or again started (``False``) to
+        cover the booked session: while outside, the member's changes are free."""
+
+        outside_availability: bool
+        actor: str
+
+        def apply(self, booking: Booking) -> None:
+            booking.outside_availability = self.outside_availability
 
     def __init__(
         self,
@@ -254,6 +390,10 @@ class Booking(Aggregate):
         self.policy_version = policy_version
         self.status = PENDING
         self.joined_at: datetime | None = None
+        self.provider_joined_at: datetime | None = None
+        self.proposal: dict[str, Any] | None = None  # the open (or expired) proposal, if any
+        self.proposal_ids: list[str] = []  # every proposal ever made
+        self.outside_availability = False
         self.absent_party: str | None = None
         self.free_cancellation_closed: datetime | None = None
         self.reminded_due: datetime | None = None
@@ -338,6 +478,8 @@ class Booking(Aggregate):
     ) -> None:
         self._check_actor(actor, "member", action="reschedule")
         self._check_allowed(RESCHEDULE, now)
+        if starts_at == self.starts_at:
+            raise SameStart(f"booking {self.id} already starts at {iso(starts_at)}; choose another start")
         free = self.change_is_free(now)
         if not free and not accept_forfeit:
             raise ForfeitNotAcknowledged(self._forfeit_warning("Rescheduling", now))
@@ -377,6 +519,9 @@ class Booking(Aggregate):
         actor: Actor,
         now: datetime,
     ) -> None:
+        if actor.kind == "operator":
+            self._cancel_for_member(account, calendar, reason, actor, now)
+            return
         party = self._check_actor(actor, "member", "provider", action="cancel")
         self._check_allowed(CANCEL, now)
         free = party == "provider" or self.change_is_free(now)
@@ -391,6 +536,114 @@ class Booking(Aggregate):
             self._forfeit(account, "late_cancel", actor, now)
             calendar.release(str(self.id), actor, now)
 
+    def _cancel_for_member(
+        self, account: CreditAccount, calendar: ProviderCalendar, reason: str, actor: Actor, now: datetime
+    ) -> None:
+        """An operator acting for the member: never a forfeit (the member did not make this
+        change), but always a reason, kept in the history."""
+        if not reason.strip():
+            raise InvalidInput("an operator cancelling for the member must give a reason")
+        self._check_allowed(CANCEL, now)
+        self.trigger_event(self.CancelledForMember, reason=reason, actor=str(actor), timestamp=now)
+        self._give_back(account, calendar, actor, now)
+
+    # --- proposals -------------------------------------------------------------------------
+
+    def propose(self, calendar: ProviderCalendar, starts_at: datetime, actor: Actor, now: datetime) -> str:
+        """The provider proposes another start: one the provider could be booked at now. It
+        holds nothing; the member's acceptance holds it. Returns the proposal's id."""
+        self._check_actor(actor, "provider", action="propose a new start for")
+        self._check_allowed(RESCHEDULE, now)
+        if starts_at == self.starts_at:
+            raise SameStart(f"booking {self.id} already starts at {iso(starts_at)}; propose another start")
+        ends_at = starts_at + timedelta(minutes=self.length_minutes)
+        calendar.check_bookable(starts_at, ends_at, self.policy, now, ignoring=str(self.id))
+        proposal_id = str(uuid4())
+        self.trigger_event(
+            self.ProposalMade,
+            proposal_id=proposal_id,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            expires_at=proposal_expiry(starts_at, self.policy),
+            actor=str(actor),
+            timestamp=now,
+        )
+        return proposal_id
+
+    def accept_proposal(
+        self,
+        account: CreditAccount,
+        calendar: ProviderCalendar,
+        proposal_id: str,
+        actor: Actor,
+        now: datetime,
+    ) -> None:
+        """The member accepts: the session moves to the proposed start, confirmed, and the
+        credit is kept whatever the 48-hour line (the member did not ask for this change)."""
+        self._check_actor(actor, "member", action="accept a proposal for")
+        proposal = self._open_proposal(proposal_id, now)
+        self._check_allowed(RESCHEDULE, now)
+        starts_at, ends_at = proposal["starts_at"], proposal["ends_at"]
+        calendar.hold(str(self.id), starts_at, ends_at, self.policy, actor, now)
+        deadlines = _deadlines(starts_at, ends_at, self.policy)
+        account.move_hold(self.credit_id, str(self.id), deadlines["confirm_by"], actor, now)
+        self.trigger_event(
+            self.ProposalAccepted,
+            proposal_id=proposal_id,
+            previous_starts_at=self.starts_at,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            credit_id=self.credit_id,
+            actor=str(actor),
+            timestamp=now,
+            **deadlines,
+        )
+
+    def decline_proposal(self, proposal_id: str, actor: Actor, now: datetime) -> None:
+        """The member declines: nothing else changes."""
+        self._check_actor(actor, "member", action="decline a proposal for")
+        self._open_proposal(proposal_id, now)
+        self.trigger_event(self.ProposalDeclined, proposal_id=proposal_id, actor=str(actor), timestamp=now)
+
+    def proposal_at(self, now: datetime) -> dict[str, Any] | None:
+        """The latest proposal not accepted, declined or superseded, with its status at ``now``
+        (``open`` or ``expired``)."""
+        return proposal_status(self.proposal, self.status_at(now), now)
+
+    def _open_proposal(self, proposal_id: str, now: datetime) -> dict[str, Any]:
+        if proposal_id not in self.proposal_ids:
+            raise NotFound(f"booking {self.id} has no proposal {proposal_id!r}")
+        proposal = self.proposal
+        if proposal is None or proposal["id"] != proposal_id:
+            raise InvalidTransition(
+                f"proposal {proposal_id} is no longer open: it was answered, or a later change of "
+                f"booking {self.id} superseded it"
+            )
+        if now >= proposal["expires_at"]:
+            raise InvalidTransition(
+                f"proposal {proposal_id} expired at {iso(proposal['expires_at'])}: its start "
+                "could no longer be booked"
+            )
+        return proposal
+
+    # --- the provider's hours --------------------------------------------------------------
+
+    def note_availability(
+        self, covers: Callable[[datetime, datetime], bool], actor: Actor, now: datetime
+    ) -> None:
+        """Record whether the provider's newly published hours still cover this open session
+        (``covers(starts_at, ends_at)``), when that changed."""
+        if self.status_at(now) not in (PENDING, CONFIRMED) or now >= self.starts_at:
+            return
+        outside = not covers(self.starts_at, self.ends_at)
+        if outside != self.outside_availability:
+            self.trigger_event(
+                self.OutsideAvailabilityChanged,
+                outside_availability=outside,
+                actor=str(actor),
+                timestamp=now,
+            )
+
     # --- attendance ------------------------------------------------------------------------
 
     def record_member_joined(self, actor: Actor, now: datetime) -> None:
@@ -399,6 +652,25 @@ class Booking(Aggregate):
         self._check_allowed(JOINED, now)
         if self.joined_at is None:
             self.trigger_event(self.MemberJoined, actor=str(actor), timestamp=now)
+
+    def record_joined(self, party: str, actor: Actor, now: datetime) -> None:
+        """Record that ``party`` is present in the session, once (a repeat records nothing).
+
+        The member's join is reported by the member or the platform (as always); the
+        provider's by the provider or the live-session platform."""
+        if party == MEMBER:
+            self.record_member_joined(actor, now)
+            return
+        if party != PROVIDER:
+            raise InvalidInput(f"party must be 'member' or 'provider'; got {party!r}")
+        if actor.kind != "platform" and not actor.is_("provider", self.provider_id):
+            raise NotAllowed(
+                f"{actor} may not report the provider's presence in booking {self.id}; "
+                f"only provider {self.provider_id} or the live-session platform may"
+            )
+        self._check_allowed(JOINED, now)
+        if self.provider_joined_at is None:
+            self.trigger_event(self.ProviderJoined, actor=str(actor), timestamp=now)
 
     def complete(self, account: CreditAccount, actor: Actor, now: datetime) -> None:
         self._check_actor(actor, "provider", action="complete")
@@ -442,8 +714,12 @@ class Booking(Aggregate):
         Returns False (and records nothing) for a stale, early or already recorded deadline:
         that is what makes a repeated or racing scheduler harmless. ``account`` and ``calendar``
         may be None for a kind that moves no credit and frees no slot (``needs_ledger``).
+        A reminder is never recorded once its session has started (a scheduler back from an
+        outage would otherwise remind a member of a session already under way).
         """
         if not self.deadline_is_current(kind, due) or now < due:
+            return False
+        if kind == REMINDER and now >= self.starts_at:
             return False
         if kind == FREE_CANCELLATION:
             self.trigger_event(self.FreeCancellationClosed, due=due, actor=str(SCHEDULER), timestamp=now)
@@ -465,9 +741,9 @@ class Booking(Aggregate):
             self.trigger_event(self.ConfirmationExpired, due=due, actor=str(SCHEDULER), timestamp=now)
             self._give_back(account, calendar, SCHEDULER, now)
         elif self.joined_at is not None:
-            self._complete(account, SCHEDULER, now)
+            self._complete(account, SCHEDULER, now, effective_at=due)
         else:
-            self._no_show(account, "member", SCHEDULER, now)
+            self._no_show(account, "member", SCHEDULER, now, effective_at=due)
         return True
 
     def deadline_is_current(self, kind: str, due: datetime) -> bool:
@@ -535,6 +811,8 @@ class Booking(Aggregate):
             why, outcome = refused, "not_allowed"
         elif self.status_at(now) == PENDING:
             why, outcome = "the provider has not confirmed yet, so changes are free", "free"
+        elif self.outside_availability:
+            why, outcome = "the provider's hours no longer cover this session, so changes are free", "free"
         elif free:
             why, outcome = f"it is before {iso(self.free_until)}, so the credit is kept", "free"
         else:
@@ -581,22 +859,70 @@ class Booking(Aggregate):
         account.release(self.credit_id, str(self.id), actor, now)
         calendar.release(str(self.id), actor, now)
 
-    def _forfeit(self, account: CreditAccount, reason: str, actor: Actor, now: datetime) -> None:
+    def _forfeit(
+        self,
+        account: CreditAccount,
+        reason: str,
+        actor: Actor,
+        now: datetime,
+        effective_at: datetime | None = None,
+    ) -> None:
         account.forfeit(self.credit_id, str(self.id), reason, actor, now)
         self.trigger_event(
-            self.CreditForfeited, credit_id=self.credit_id, reason=reason, actor=str(actor), timestamp=now
+            self.CreditForfeited,
+            credit_id=self.credit_id,
+            reason=reason,
+            actor=str(actor),
+            timestamp=now,
+            effective_at=effective_at or now,
         )
 
-    def _complete(self, account: CreditAccount, actor: Actor, now: datetime) -> None:
+    def _complete(
+        self, account: CreditAccount, actor: Actor, now: datetime, effective_at: datetime | None = None
+    ) -> None:
         account.consume(self.credit_id, str(self.id), actor, now)
-        self.trigger_event(self.SessionCompleted, credit_id=self.credit_id, actor=str(actor), timestamp=now)
+        self.trigger_event(
+            self.SessionCompleted,
+            credit_id=self.credit_id,
+            actor=str(actor),
+            timestamp=now,
+            effective_at=effective_at or now,
+        )
 
-    def _no_show(self, account: CreditAccount, absent_party: str, actor: Actor, now: datetime) -> None:
-        self.trigger_event(self.NoShowRecorded, absent_party=absent_party, actor=str(actor), timestamp=now)
+    def _no_show(
+        self,
+        account: CreditAccount,
+        absent_party: str,
+        actor: Actor,
+        now: datetime,
+        effective_at: datetime | None = None,
+    ) -> None:
+        self.trigger_event(
+            self.NoShowRecorded,
+            absent_party=absent_party,
+            actor=str(actor),
+            timestamp=now,
+            effective_at=effective_at or now,
+        )
         if absent_party == "member":
-            self._forfeit(account, "no_show", actor, now)
+            self._forfeit(account, "no_show", actor, now, effective_at)
         else:
             account.release(self.credit_id, str(self.id), actor, now)
+
+
+def proposal_expiry(starts_at: datetime, policy: Policy) -> datetime:
+    """From this instant a proposal of ``starts_at`` is expired: the start would no longer
+    leave the notice and the time to confirm that booking it needs."""
+    return starts_at - max(policy.min_notice, policy.confirm_window + policy.min_confirm_time)
+
+
+def proposal_status(proposal: dict[str, Any] | None, status: str, now: datetime) -> dict[str, Any] | None:
+    """A recorded proposal as shown at ``now``: ``open`` until it expires (or the booking is no
+    longer open), then ``expired``; None when there is none."""
+    if proposal is None:
+        return None
+    is_open = status in (PENDING, CONFIRMED) and now < proposal["expires_at"]
+    return {**proposal, "status": "open" if is_open else "expired"}
 
 
 def reminder_due(starts_at: datetime, policy: Policy) -> datetime | None:

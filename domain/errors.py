@@ -49,6 +49,13 @@ class NoCreditAvailable(BookingError):
     code = "no_credit_available"
 
 
+class SameStart(BookingError):
+    """A reschedule to the start the booking already has: it would change nothing the member
+    asked for, yet undo the provider's confirmation (and, late, cost a credit)."""
+
+    code = "same_start"
+
+
 class ForfeitNotAcknowledged(BookingError):
     code = "forfeit_not_acknowledged"
 
@@ -81,6 +88,7 @@ ERROR_TYPES: tuple[type[BookingError], ...] = (
     TooLateToBook,
     TooFarAhead,
     NoCreditAvailable,
+    SameStart,
     ForfeitNotAcknowledged,
     ReferenceConflict,
     IdempotencyConflict,

@@ -56,6 +56,8 @@ class Timeline:
     session_end_due: datetime
     joined_at: datetime | None
     policy: Policy
+    provider_joined_at: datetime | None = None
+    outside_availability: bool = False
 
     @classmethod
     def of(cls, recorded: Any, policy: Policy) -> Timeline:
@@ -70,6 +72,8 @@ class Timeline:
             session_end_due=recorded.session_end_due,
             joined_at=recorded.joined_at,
             policy=policy,
+            provider_joined_at=recorded.provider_joined_at,
+            outside_availability=bool(recorded.outside_availability),
         )
 
     @property
@@ -81,6 +85,11 @@ class Timeline:
         """From when the member (or an operator) may report the provider absent."""
         return self.starts_at + self.policy.provider_late_grace
 
+    @property
+    def member_absent_from(self) -> datetime:
+        """From when the provider may report the member absent (if no join is recorded)."""
+        return self.starts_at + self.policy.member_late_grace
+
 
 def status_at(t: Timeline, now: datetime) -> str:
     """The status every decision at ``now`` uses."""
@@ -91,11 +100,30 @@ def status_at(t: Timeline, now: datetime) -> str:
     return t.status
 
 
+CREDIT_AFTER = {EXPIRED: "available", NO_SHOW: "forfeited", COMPLETED: "consumed"}
+"""What a booking's final status does with the credit it held: an expiry gives it back, a
+member's no-show at the session's end forfeits it, a completion consumes it."""
+
+
+def unrecorded_credit_status(t: Timeline, now: datetime) -> str | None:
+    """The status of the booking's credit that its status at ``now`` implies while its recorded
+    status still holds the credit (the deadline is due but not recorded yet); None otherwise.
+    Every answer about money counts by it, so a balance agrees with the booking at every
+    instant, with or without the scheduler."""
+    if t.status not in LIVE:
+        return None
+    status = status_at(t, now)
+    return CREDIT_AFTER.get(status) if status != t.status else None
+
+
 def change_is_free(t: Timeline, now: datetime) -> bool:
     """A member cancel or reschedule at ``now`` keeps the credit: the booking is open and
-    either not yet confirmed or before ``free_until``."""
+    either not yet confirmed, before ``free_until``, or no longer covered by the provider's
+    hours (a change the member did not make)."""
     status = status_at(t, now)
-    return why_not(t, CANCEL, now) is None and (status == PENDING or now < t.free_until)
+    return why_not(t, CANCEL, now) is None and (
+        status == PENDING or now < t.free_until or t.outside_availability
+    )
 
 
 def why_not(t: Timeline, action: str, now: datetime, absent_party: str | None = None) -> str | None:
@@ -154,6 +182,8 @@ def _why_not_complete(t: Timeline, status: str, now: datetime) -> str | None:
     refused = _only_when(status, CONFIRMED, action="complete")
     if refused is None and now < t.starts_at:
         return f"cannot complete before the session starts at {iso(t.starts_at)}"
+    if refused is None and t.joined_at is None:
+        return "cannot complete a session the member has not joined: no join of the member is recorded"
     return refused
 
 
@@ -162,11 +192,13 @@ def _why_not_no_show(t: Timeline, status: str, now: datetime, absent_party: str)
     if refused is not None:
         return refused
     if absent_party == MEMBER:
-        if now < t.starts_at:
-            return f"cannot report the member absent before the session starts at {iso(t.starts_at)}"
         if t.joined_at is not None:
             return f"the member's join was recorded at {iso(t.joined_at)}; they were not absent"
+        if now < t.member_absent_from:
+            return f"the member can be reported absent only from {iso(t.member_absent_from)}"
         return None
+    if t.provider_joined_at is not None:
+        return f"the provider's presence was recorded at {iso(t.provider_joined_at)}; they were not absent"
     if now < t.provider_absent_from:
         return f"the provider can be reported absent only from {iso(t.provider_absent_from)}"
     return None

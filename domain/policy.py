@@ -20,12 +20,13 @@ FORMATS = ("video", "audio", "chat")
 UNRECORDED: dict[str, str] = {
     "join_opens_before": "PT15M",
     "provider_late_grace": "PT0S",
+    "member_late_grace": "PT0S",
     "min_confirm_time": "PT0S",
     "reminder_lead": "PT0S",
 }
 """For each number added after the first release, the value that reproduces what a booking
 recorded without it did under the release that recorded it: a provider could be reported
-absent from the start (no late grace), any start with enough notice could be reserved or
+absent from the start (no late grace), so could the member, any start with enough notice could be reserved or
 rescheduled to (no minimum time to confirm), and no reminder was ever due. A booking decides
 with the numbers it recorded, so these fill the gaps, never today's configured defaults
 (``join_opens_before`` was recorded by every release; 15 minutes is what each one read)."""
@@ -43,6 +44,8 @@ class Policy:
     lengths: tuple[int, ...] = (30, 45, 60)
     join_opens_before: timedelta = field(default=timedelta(minutes=15))
     provider_late_grace: timedelta = timedelta(minutes=15)
+    member_late_grace: timedelta = timedelta(minutes=15)
+    """The provider may report the member absent only from this long after the start."""
     min_confirm_time: timedelta = timedelta(hours=1)
     reminder_lead: timedelta = timedelta(hours=24)
     """``SessionReminderDue`` is recorded this long before a confirmed session; zero: never."""
@@ -63,6 +66,7 @@ class Policy:
             "no_show_grace",
             "join_opens_before",
             "provider_late_grace",
+            "member_late_grace",
             "reminder_lead",
         ):
             if getattr(self, name) < timedelta(0):
@@ -88,6 +92,11 @@ class Policy:
                 "provider_late_grace must be shorter than the shortest of lengths plus no_show_grace, "
                 "or a provider could never be reported absent"
             )
+        if self.member_late_grace >= timedelta(minutes=min(self.lengths)) + self.no_show_grace:
+            raise ValueError(
+                "member_late_grace must be shorter than the shortest of lengths plus no_show_grace, "
+                "or a member could never be reported absent"
+            )
 
     @cached_property
     def version(self) -> str:
@@ -112,6 +121,7 @@ class Policy:
             "lengths": list(self.lengths),
             "join_opens_before": format_duration(self.join_opens_before),
             "provider_late_grace": format_duration(self.provider_late_grace),
+            "member_late_grace": format_duration(self.member_late_grace),
             "min_confirm_time": format_duration(self.min_confirm_time),
             "reminder_lead": format_duration(self.reminder_lead),
         }

@@ -32,6 +32,7 @@ POLICY_VARIABLES = {
     "BOOKING_SLOT_STEP": "slot_step",
     "BOOKING_JOIN_OPENS_BEFORE": "join_opens_before",
     "BOOKING_PROVIDER_LATE_GRACE": "provider_late_grace",
+    "BOOKING_MEMBER_LATE_GRACE": "member_late_grace",
     "BOOKING_MIN_CONFIRM_TIME": "min_confirm_time",
     "BOOKING_REMINDER_LEAD": "reminder_lead",
 }
@@ -110,6 +111,10 @@ def policy_from_env(env: Mapping[str, str]) -> Policy:
     for variable, name in POLICY_VARIABLES.items():
         if env.get(variable):
             values[name] = _duration(env, variable)
+    if "member_late_grace" not in values and "provider_late_grace" in values:
+        # Unset, the member gets the provider's grace: a configuration valid before the member's
+        # grace existed stays valid (the same rule bounds both), and both parties wait alike.
+        values["member_late_grace"] = values["provider_late_grace"]
     if env.get("BOOKING_LENGTHS"):
         try:
             values["lengths"] = tuple(int(part) for part in env["BOOKING_LENGTHS"].split(","))

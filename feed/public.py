@@ -45,6 +45,19 @@ class DeadlineData(Data):
     due: Instant = Field(description="the deadline that fell due")
 
 
+EffectiveAt = Annotated[
+    Instant,
+    Field(
+        description="the instant the outcome took effect (its deadline, when the scheduler "
+        "recorded it later); date money movements by it, not by occurred_at"
+    ),
+]
+
+
+class ConfirmationExpiredData(DeadlineData):
+    effective_at: EffectiveAt
+
+
 class RescheduledData(Data):
     previous_starts_at: Instant
     starts_at: Instant
@@ -64,19 +77,53 @@ class CancelledData(Data):
 class CreditForfeitedData(Data):
     credit_id: str
     reason: str = Field(examples=["late_cancel", "late_reschedule", "no_show"])
+    effective_at: EffectiveAt
 
 
 class SessionCompletedData(Data):
     credit_id: str = Field(description="the credit consumed")
+    effective_at: EffectiveAt
 
 
 class NoShowRecordedData(Data):
     absent_party: Literal["member", "provider"]
+    effective_at: EffectiveAt
 
 
 class ForfeitRevokedData(Data):
     credit_id: str = Field(description="the credit restored to the member")
     reason: str
+
+
+class CancelledForMemberData(Data):
+    reason: str = Field(description="why the operator cancelled for the member (always free)")
+
+
+class ProposalMadeData(Data):
+    proposal_id: str
+    starts_at: Instant = Field(description="the start the provider proposes")
+    ends_at: Instant
+    expires_at: Instant = Field(description="the proposal can be accepted before this instant")
+
+
+class ProposalAcceptedData(Data):
+    proposal_id: str
+    previous_starts_at: Instant
+    starts_at: Instant
+    ends_at: Instant
+    confirm_by: Instant
+    free_until: Instant
+    credit_id: str = Field(description="the credit still held (never forfeited by an accepted proposal)")
+
+
+class ProposalDeclinedData(Data):
+    proposal_id: str
+
+
+class OutsideAvailabilityChangedData(Data):
+    outside_availability: bool = Field(
+        description="true: the provider's hours no longer cover the session (the member's changes are free)"
+    )
 
 
 class SessionReminderDueData(Data):
@@ -100,13 +147,19 @@ DATA_MODELS: dict[str, type[Data]] = {
     "SessionReserved": SessionReservedData,
     "ProviderConfirmed": Empty,
     "ProviderDeclined": ProviderDeclinedData,
-    "ConfirmationExpired": DeadlineData,
+    "ConfirmationExpired": ConfirmationExpiredData,
     "FreeCancellationClosed": DeadlineData,
     "SessionReminderDue": SessionReminderDueData,
     "Rescheduled": RescheduledData,
     "Cancelled": CancelledData,
     "CreditForfeited": CreditForfeitedData,
     "MemberJoined": Empty,
+    "ProviderJoined": Empty,
+    "CancelledForMember": CancelledForMemberData,
+    "ProposalMade": ProposalMadeData,
+    "ProposalAccepted": ProposalAcceptedData,
+    "ProposalDeclined": ProposalDeclinedData,
+    "OutsideAvailabilityChanged": OutsideAvailabilityChangedData,
     "SessionCompleted": SessionCompletedData,
     "NoShowRecorded": NoShowRecordedData,
     "ForfeitRevoked": ForfeitRevokedData,

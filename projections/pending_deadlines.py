@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from domain.booking import PENDING, Booking, current_deadlines, reminder_due
+from domain.booking import CONFIRMED, PENDING, Booking, current_deadlines, reminder_due
 from domain.policy import Policy
 from projections.buffer import RowBuffer
 from projections.room_details import BOOKING_CHANGES, STATUS_AFTER
@@ -96,10 +96,10 @@ class PendingDeadlines(View):
             state["free_cancellation_closed"] = event.due
         elif isinstance(event, Booking.SessionReminderDue):
             state["reminded_due"] = event.due
-        elif isinstance(event, Booking.Rescheduled):
+        elif isinstance(event, Booking.Rescheduled | Booking.ProposalAccepted):
             lead = timedelta(seconds=state["reminder_lead_seconds"])
             state.update(
-                status=PENDING,
+                status=CONFIRMED if isinstance(event, Booking.ProposalAccepted) else PENDING,
                 confirm_by=event.confirm_by,
                 free_until=event.free_until,
                 session_end_due=event.session_end_due,

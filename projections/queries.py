@@ -15,10 +15,19 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from domain.booking import proposal_status
 from domain.credits import SOURCES
-from domain.lifecycle import Timeline, allowed_actions, change_is_free, status_at
+from domain.lifecycle import (
+    CONFIRMED,
+    PENDING,
+    Timeline,
+    allowed_actions,
+    change_is_free,
+    status_at,
+    unrecorded_credit_status,
+)
 from domain.policy import Policy
-from domain.time import Clock
+from domain.time import Clock, to_utc
 from projections.catalog import build_views, schema_versions
 from projections.credit_balances import CreditBalances
 from projections.deadlines import PendingDeadline
@@ -52,12 +61,13 @@ class ReadModels:
         self._stalls = stalls_table(metadata)
         self._heartbeats = scheduler_heartbeats_table(sa.MetaData())  # migrated, not a view
         self._rooms, self._sessions = room_details_tables(metadata, "")
-        _, _, self._balances = credit_balances_tables(metadata, "")
+        _, self._sources, self._balances = credit_balances_tables(metadata, "")
         _, self._deadlines = pending_deadlines_tables(metadata, "")
         self._views_of = {
             self._rooms.name: RoomDetails.name,
             self._sessions.name: RoomDetails.name,
             self._balances.name: CreditBalances.name,
+            self._sources.name: CreditBalances.name,
             self._deadlines.name: PendingDeadlines.name,
         }
         build_views(engine)  # the live views' tables, created under the schema lock if missing
@@ -85,6 +95,8 @@ class ReadModels:
                     self._balances.c.member_id == room.member_id
                 )
             ).scalar_one()
+            unrecorded = self._unrecorded_credit_moves(conn, room.member_id, at)
+        available += sum(1 for _, status in unrecorded if status == "available")
         return {
             "room_id": room.room_id,
             "member_id": room.member_id,
@@ -103,14 +115,63 @@ class ReadModels:
 
     # --- credit balances -------------------------------------------------------------------
 
-    def credit_balances(self, member_id: str) -> dict[str, Any] | None:
+    def credit_balances(self, member_id: str, now: datetime | None = None) -> dict[str, Any] | None:
+        """The member's balances at ``now``: as the view recorded them, with each credit still
+        held by a booking whose deadline is due but not recorded yet counted as that booking's
+        status then implies (``domain.lifecycle.unrecorded_credit_status``)."""
+        at = self._now(now)
         with self.engine.connect() as conn:
             rows = conn.execute(
                 self._select(self._balances).where(self._balances.c.member_id == member_id)
             ).all()
-        if not rows:
-            return None
-        return balances_of(member_id, {row.source: row for row in rows})
+            if not rows:
+                return None
+            moves = self._unrecorded_credit_moves(conn, member_id, at)
+            sources = self._sources_of(conn, member_id, [credit_id for credit_id, _ in moves])
+        balances = balances_of(member_id, {row.source: row for row in rows})
+        for credit_id, status in moves:
+            counts = balances["by_source"].get(sources.get(credit_id, ""))
+            if counts is None or counts["held"] < 1:
+                continue  # the views disagree for a moment (one ahead of the other): as recorded
+            for totals in (counts, balances):
+                totals["held"] -= 1
+                totals[status] += 1
+        return balances
+
+    def _unrecorded_credit_moves(
+        self, conn: sa.Connection, member_id: str, now: datetime
+    ) -> list[tuple[str, str]]:
+        """(credit id, status) for each of the member's sessions still holding its credit in the
+        view although its status at ``now`` releases, forfeits or consumes it."""
+        table = self._sessions
+        live = self._live_columns(table)
+        if live is not None and not {"credit_id", "session_end_due", "policy", "confirm_by"} <= live:
+            return []  # an older version of the view, until its rebuild switches: as recorded
+        due = sa.or_(
+            sa.and_(table.c.status == PENDING, table.c.confirm_by <= now),
+            sa.and_(table.c.status == CONFIRMED, table.c.session_end_due <= now),
+        )
+        rows = conn.execute(self._select(table).where(table.c.member_id == member_id, due)).all()
+        moves = []
+        for row in rows:
+            if row.credit_id is None or row.policy is None or row.session_end_due is None:
+                continue  # a row an older version of the view wrote: as recorded
+            timeline = Timeline.of(row, Policy.recorded(row.policy_version, row.policy))
+            status = unrecorded_credit_status(timeline, now)
+            if status is not None:
+                moves.append((str(row.credit_id), status))
+        return moves
+
+    def _sources_of(self, conn: sa.Connection, member_id: str, credit_ids: list[str]) -> dict[str, str]:
+        if not credit_ids:
+            return {}
+        table = self._sources
+        rows = conn.execute(
+            sa.select(table.c.credit_id, table.c.source).where(
+                table.c.member_id == member_id, table.c.credit_id.in_(credit_ids)
+            )
+        ).all()
+        return {str(r.credit_id): str(r.source) for r in rows}
 
     @staticmethod
     def no_credits(member_id: str) -> dict[str, Any]:
@@ -303,10 +364,21 @@ def _session(row: Any, now: datetime) -> dict[str, Any]:
         "change_is_free": change_is_free(timeline, now),
         "allowed_actions": list(allowed_actions(timeline, now)),
         "joined_at": row.joined_at,
+        "provider_joined_at": row.provider_joined_at,
+        "outside_availability": bool(row.outside_availability),
+        "proposal": _proposal(row.proposal, status_at(timeline, now), now),
         "policy_version": row.policy_version,
         "booking_version": row.booking_version,
         "last_change": {"event": row.last_change_type, "at": row.last_change_at, "by": row.last_change_by},
     }
+
+
+def _proposal(stored: dict[str, Any] | None, status: str, now: datetime) -> dict[str, Any] | None:
+    """The stored proposal with its status at ``now`` (the booking's own rule)."""
+    if stored is None:
+        return None
+    shown = proposal_status({**stored, "expires_at": to_utc(stored["expires_at"], "expires_at")}, status, now)
+    return {**stored, "status": shown["status"]} if shown is not None else None
 
 
 def _completed(row: Any) -> tuple[Any, Policy]:

@@ -23,6 +23,7 @@ from domain.booking import (
     Booking,
 )
 from domain.room import Room
+from domain.time import iso
 from projections.buffer import RowBuffer
 from projections.view import Handler, View
 
@@ -31,6 +32,7 @@ STATUS_AFTER: dict[type, str] = {
     Booking.ProviderDeclined: DECLINED,
     Booking.ConfirmationExpired: EXPIRED,
     Booking.Cancelled: CANCELLED,
+    Booking.CancelledForMember: CANCELLED,
     Booking.SessionCompleted: COMPLETED,
     Booking.NoShowRecorded: NO_SHOW,
 }
@@ -41,12 +43,18 @@ BOOKING_CHANGES = (
     Booking.Rescheduled,
     Booking.CreditForfeited,
     Booking.MemberJoined,
+    Booking.ProviderJoined,
     Booking.ForfeitRevoked,
+    Booking.ProposalMade,
+    Booking.ProposalAccepted,
+    Booking.ProposalDeclined,
+    Booking.OutsideAvailabilityChanged,
 )
 
 
 class RoomDetails(View):
     name = "room_details"
+    revision = 2  # 2: the provider's presence, proposals, sessions outside the provider's hours, credit ids
 
     def handlers(self) -> Mapping[type, Handler]:
         return {
@@ -97,6 +105,10 @@ class RoomDetails(View):
             "free_until": event.free_until,
             "session_end_due": event.session_end_due,
             "joined_at": None,
+            "provider_joined_at": None,
+            "outside_availability": False,
+            "proposal": None,
+            "credit_id": event.credit_id,
             "policy_version": event.policy_version,
             "policy": event.policy,
             **_last_change(event),
@@ -112,18 +124,36 @@ class RoomDetails(View):
         session.update(_last_change(event))
         if type(event) in STATUS_AFTER:
             session["status"] = STATUS_AFTER[type(event)]
-        elif isinstance(event, Booking.Rescheduled):
+            session["proposal"] = None  # any other change supersedes a proposal
+        elif isinstance(event, Booking.Rescheduled | Booking.ProposalAccepted):
             session.update(
-                status=PENDING,
+                status=CONFIRMED if isinstance(event, Booking.ProposalAccepted) else PENDING,
                 starts_at=event.starts_at,
                 ends_at=event.ends_at,
                 confirm_by=event.confirm_by,
                 free_until=event.free_until,
                 session_end_due=event.session_end_due,
                 joined_at=None,
+                provider_joined_at=None,
+                outside_availability=False,
+                proposal=None,
+                credit_id=event.credit_id,
             )
+        elif isinstance(event, Booking.ProposalMade):
+            session["proposal"] = {
+                "id": event.proposal_id,
+                "starts_at": iso(event.starts_at),
+                "ends_at": iso(event.ends_at),
+                "expires_at": iso(event.expires_at),
+            }
+        elif isinstance(event, Booking.ProposalDeclined):
+            session["proposal"] = None
+        elif isinstance(event, Booking.OutsideAvailabilityChanged):
+            session["outside_availability"] = event.outside_availability
         elif isinstance(event, Booking.MemberJoined):
             session["joined_at"] = event.timestamp
+        elif isinstance(event, Booking.ProviderJoined):
+            session["provider_joined_at"] = event.timestamp
         self.sessions.put(booking_id, [session])
         self._room_changed(conn, session["room_id"], event)
 

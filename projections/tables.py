@@ -114,6 +114,10 @@ def room_details_tables(metadata: sa.MetaData, prefix: str) -> tuple[sa.Table, s
         sa.Column("free_until", UTCDateTime, nullable=False),
         sa.Column("session_end_due", UTCDateTime, nullable=False),
         sa.Column("joined_at", UTCDateTime, nullable=True),
+        sa.Column("provider_joined_at", UTCDateTime, nullable=True),
+        sa.Column("outside_availability", sa.Boolean, nullable=True),
+        sa.Column("proposal", sa.JSON, nullable=True),  # the latest unanswered proposal (instants as text)
+        sa.Column("credit_id", sa.String(20), nullable=True),  # the credit held (read-time balances)
         sa.Column("policy_version", sa.String(100), nullable=False),
         sa.Column("policy", sa.JSON, nullable=False),  # the numbers the allowed actions are derived with
         sa.Column("booking_version", sa.Integer, nullable=False),

@@ -30,7 +30,7 @@ from entrypoints.http.auth import (
     command_id,
 )
 from entrypoints.http.problems import WRITE_PROBLEMS, HTTPProblem
-from entrypoints.http.responses import AvailabilityPublished, BookingChanged, CreditsAdded, Room
+from entrypoints.http.responses import AvailabilityPublished, BookingChanged, CreditsAdded, ProposalMade, Room
 from entrypoints.http.schemas import (
     PRINTABLE_ID,
     AddCredits,
@@ -38,6 +38,7 @@ from entrypoints.http.schemas import (
     DeclineSession,
     MemberJoined,
     OpenRoom,
+    ProposeStart,
     PublishAvailability,
     ReportNoShow,
     RescheduleSession,
@@ -221,8 +222,71 @@ async def cancel_session(
     body: Annotated[CancelSession, Body(default_factory=CancelSession)],
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, Any]:
-    """The member or the provider cancels; a late member cancel needs ``accept_forfeit``."""
+    """The member or the provider cancels; a late member cancel needs ``accept_forfeit``. An
+    operator (``X-Actor: operator:<id>``, operator token) may cancel for the member at any time
+    before the start, free, giving a ``reason``; the history records it as the operator's act."""
     command = m.CancelSession(booking_id, body.reason, body.accept_forfeit, acting_party(caller, x_actor))
+    outcome = await handled(service, command, idempotency_key)
+    return with_id(outcome, "booking_id")
+
+
+ProposalPath = Annotated[str, Path(min_length=1, max_length=64, pattern=PRINTABLE_ID)]
+
+
+@router.post(
+    "/bookings/{booking_id}/proposals", status_code=201, tags=["proposals"], response_model=ProposalMade
+)
+async def propose_start(
+    booking_id: BookingPath,
+    body: ProposeStart,
+    caller: Writer,
+    service: Service,
+    x_actor: RequiredActorHeader,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> dict[str, Any]:
+    """The booking's provider proposes another start, one they could be booked at now. It moves
+    nothing until the member accepts; it expires when that start could no longer be booked and
+    is superseded by any other change of the booking."""
+    command = m.ProposeStart(booking_id, to_utc(body.starts_at, "starts_at"), acting_party(caller, x_actor))
+    outcome = await handled(service, command, idempotency_key)
+    return with_id(outcome, "proposal_id")
+
+
+@router.post(
+    "/bookings/{booking_id}/proposals/{proposal_id}/accept", tags=["proposals"], response_model=BookingChanged
+)
+async def accept_proposal(
+    booking_id: BookingPath,
+    proposal_id: ProposalPath,
+    caller: Writer,
+    service: Service,
+    x_actor: RequiredActorHeader,
+    _: NoBody,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> dict[str, Any]:
+    """The member accepts the provider's proposal: the session moves there, confirmed (the
+    provider already agreed), and the credit is kept whatever the time."""
+    command = m.AcceptProposal(booking_id, proposal_id, acting_party(caller, x_actor))
+    outcome = await handled(service, command, idempotency_key)
+    return with_id(outcome, "booking_id")
+
+
+@router.post(
+    "/bookings/{booking_id}/proposals/{proposal_id}/decline",
+    tags=["proposals"],
+    response_model=BookingChanged,
+)
+async def decline_proposal(
+    booking_id: BookingPath,
+    proposal_id: ProposalPath,
+    caller: Writer,
+    service: Service,
+    x_actor: RequiredActorHeader,
+    _: NoBody,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> dict[str, Any]:
+    """The member declines the provider's proposal; nothing else changes."""
+    command = m.DeclineProposal(booking_id, proposal_id, acting_party(caller, x_actor))
     outcome = await handled(service, command, idempotency_key)
     return with_id(outcome, "booking_id")
 
@@ -236,9 +300,17 @@ async def record_member_joined(
     body: MemberJoined | None = None,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> dict[str, Any]:
-    """The live-session platform reports that the member joined: body ``{"party": "member"}``
-    or none."""
-    command = m.RecordMemberJoined(booking_id, acting_party(caller, x_actor))
+    """Record a party's presence in the session, once each, inside the join window: body
+    ``{"party": "member"}`` (or none) for the member's join, by the member or the platform;
+    ``{"party": "provider"}`` for the provider's, by the provider or the platform. Once the
+    provider's presence is recorded the provider cannot be reported absent; the member's join
+    is what lets the provider complete the session."""
+    actor = acting_party(caller, x_actor)
+    command: m.Command
+    if body is not None and body.party == "provider":
+        command = m.RecordProviderJoined(booking_id, actor)
+    else:
+        command = m.RecordMemberJoined(booking_id, actor)
     outcome = await handled(service, command, idempotency_key)
     return with_id(outcome, "booking_id")
 

@@ -20,7 +20,7 @@ from audit.asof import booking_as_of, ledger_as_of
 from commands.reads import booking_read
 from domain.errors import InvalidInput
 from domain.time import iso
-from entrypoints.http.auth import Reader, Writer
+from entrypoints.http.auth import ActorHeader, Reader, Writer, acting_party
 from entrypoints.http.commands import BookingPath, PartyPath, Service
 from entrypoints.http.problems import READ_PROBLEMS, HTTPProblem, problem_responses
 from entrypoints.http.responses import (
@@ -149,15 +149,19 @@ def list_available_starts(
         Query(
             max_length=64,
             pattern=PRINTABLE_ID,
-            description="a booking being rescheduled: its own slot is not in the way",
+            description="a booking being rescheduled: its own slot is not in the way (only for its "
+            "member, its provider or an operator, named in X-Actor)",
         ),
     ] = None,
+    x_actor: ActorHeader = None,
 ) -> dict[str, Any]:
     """Start instants on the slot grid that are free and bookable right now; with
-    ``excluding=<booking_id>``, also those overlapping that booking's current slot."""
+    ``excluding=<booking_id>``, also those overlapping that booking's current slot: only for
+    that booking's member or provider, or an operator, named in ``X-Actor`` (else 403)."""
     begin = _query_instant(from_, "from") if from_ is not None else service.clock.now()
     end = _query_instant(to, "to") if to is not None else begin + DEFAULT_WINDOW
-    starts = service.available_starts(provider_id, length, begin, end, excluding=excluding)
+    actor = acting_party(caller, x_actor) if x_actor is not None else None
+    starts = service.available_starts(provider_id, length, begin, end, excluding=excluding, actor=actor)
     return {"provider_id": provider_id, "length_minutes": length, "starts": [iso(s) for s in starts]}
 
 
@@ -195,10 +199,20 @@ def preview_policy(
     length_minutes: Annotated[
         int | None, Query(ge=1, le=MAX_LENGTH_MINUTES, description="session length in minutes")
     ] = None,
+    member_id: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            pattern=PRINTABLE_ID,
+            description="the member who would book: a start is bookable now only if they have a credit",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     """Review the cancellation policy before booking: for that start and now, the deadlines,
-    whether it can be booked now (and why not), and what a change would cost at each stage."""
-    return service.preview_policy(_query_instant(starts_at, "starts_at"), length_minutes)
+    whether it can be booked now (and why not), and what a change would cost at each stage.
+    With ``member_id``, their credits count: none available is ``no_credit_available``."""
+    return service.preview_policy(_query_instant(starts_at, "starts_at"), length_minutes, member_id)
 
 
 @router.get("/policy", tags=["policy"], response_model=PolicyInForce)

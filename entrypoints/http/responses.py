@@ -69,6 +69,26 @@ class BookingChanged(Written):
     policy_version: str
 
 
+class ProposalMade(Written):
+    """The provider's proposal: the member may accept it (the session moves there, confirmed,
+    free) or decline it until ``expires_at``, unless another change of the booking comes first."""
+
+    id: str
+    booking_id: str
+    starts_at: str
+    ends_at: str
+    expires_at: str = Field(description="from this instant the proposed start could no longer be booked")
+    status: Literal["open", "expired"]
+
+
+class Proposal(Answer):
+    id: str
+    starts_at: str
+    ends_at: str
+    expires_at: str
+    status: Literal["open", "expired"]
+
+
 class LastChange(Answer):
     event: str | None
     at: str | None
@@ -88,6 +108,11 @@ class RoomSession(Answer):
         description="exactly the commands a party allowed to take them would have accepted at this instant"
     )
     joined_at: str | None
+    provider_joined_at: str | None = Field(description="when the provider's presence was recorded")
+    outside_availability: bool = Field(
+        description="the provider's hours no longer cover this session: the member's changes are free"
+    )
+    proposal: Proposal | None = Field(description="the provider's latest proposal still unanswered, if any")
     policy_version: str
 
 
@@ -155,6 +180,11 @@ class BookingState(Answer):
     confirm_by: str
     free_until: str
     joined_at: str | None
+    provider_joined_at: str | None = Field(description="when the provider's presence was recorded")
+    outside_availability: bool = Field(
+        description="the provider's hours no longer cover this session: the member's changes are free"
+    )
+    proposal: Proposal | None = Field(description="the provider's latest proposal still unanswered, if any")
     absent_party: str | None
     forfeited_credits: int
     restored_credits: int

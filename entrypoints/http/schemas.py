@@ -134,6 +134,10 @@ class RescheduleSession(Body):
     accept_forfeit: bool = False
 
 
+class ProposeStart(Body):
+    starts_at: Instant
+
+
 class CancelSession(Body):
     reason: Text = ""
     accept_forfeit: bool = False
@@ -144,8 +148,12 @@ class DeclineSession(Body):
 
 
 class MemberJoined(Body):
-    party: Literal["member"] = Field(
-        "member", description="who joined: only the member's join is recorded (the default)"
+    party: Literal["member", "provider"] = Field(
+        "member",
+        description=(
+            "who is present: the member (the default; reported by the member or the platform) "
+            "or the provider (reported by the provider or the platform)"
+        ),
     )
 
 

@@ -26,10 +26,11 @@ def publish(api: Api, weekly: list[dict[str, str]], timezone: str = "UTC") -> No
     assert response.status_code == 200, response.text
 
 
-def offered(api: Api, length: int, day: str, **params: Any) -> list[str]:
+def offered(api: Api, length: int, day: str, actor: str | None = None, **params: Any) -> list[str]:
     response = api.get(
         f"/providers/{PROVIDER}/availability",
         params={"length": length, "from": f"{day}T00:00:00Z", "to": f"{day}T23:59:00Z", **params},
+        actor=actor,
     )
     assert response.status_code == 200, response.text
     return list(response.json()["starts"])
@@ -71,8 +72,9 @@ def test_a_rescheduling_member_is_offered_their_own_slot(api: Api) -> None:
     api.add_credits()
     booking_id = reserve(api, room_id, "2026-03-06T10:00:00Z", 60).json()["id"]
     assert "2026-03-06T10:30:00Z" not in offered(api, 60, "2026-03-06")
-    mine = offered(api, 60, "2026-03-06", excluding=booking_id)
+    mine = offered(api, 60, "2026-03-06", excluding=booking_id, actor=f"member:{MEMBER}")
     assert mine == [f"2026-03-06T{9 + i // 4:02d}:{15 * (i % 4):02d}:00Z" for i in range(9)]
+    assert offered(api, 60, "2026-03-06", excluding=booking_id, actor=f"provider:{PROVIDER}") == mine
     moved = api.post(
         f"/bookings/{booking_id}/reschedule", {"starts_at": "2026-03-06T10:30:00Z"}, actor=f"member:{MEMBER}"
     )
@@ -88,8 +90,29 @@ def test_excluding_an_unknown_booking_is_refused(api: Api, excluding: str, statu
     response = api.get(
         f"/providers/{PROVIDER}/availability",
         params={"length": 60, "from": "2026-03-06T00:00:00Z", "excluding": excluding},
+        actor=f"member:{MEMBER}",
     )
     assert_problem(response, status, code)
+
+
+@pytest.mark.parametrize(
+    ("actor", "role"), [("member:someone-else", "service"), ("provider:dr-lee", "service"), (None, "service")]
+)
+def test_only_the_booking_s_member_provider_or_an_operator_sees_what_its_slot_frees(
+    api: Api, actor: str | None, role: str
+) -> None:
+    room_id = api.open_room()
+    publish(api, [{"weekday": "friday", "start": "09:00", "end": "12:00"}])
+    api.add_credits()
+    booking_id = reserve(api, room_id, "2026-03-06T10:00:00Z", 60).json()["id"]
+    params = {"length": 60, "from": "2026-03-06T00:00:00Z", "excluding": booking_id}
+    refused = api.get(f"/providers/{PROVIDER}/availability", params=params, actor=actor, role=role)
+    assert_problem(refused, 403, "not_allowed")
+    by_operator = api.get(
+        f"/providers/{PROVIDER}/availability", params=params, actor="operator:olga", role="operator"
+    )
+    assert by_operator.status_code == 200, by_operator.text
+    assert "2026-03-06T10:30:00Z" in by_operator.json()["starts"]
 
 
 def test_the_hour_the_clocks_skip_offers_no_start(api: Api) -> None:

@@ -30,8 +30,11 @@ def test_a_confirmed_session_days_ahead_offers_no_attendance_and_a_started_one_n
     assert api.post(f"/bookings/{booked['id']}/complete", actor=PROVIDER_ACTOR).status_code == 409
 
     api.clock.set(START)
-    listed = ["joined", "complete", "no-show"]
+    listed = ["joined"]  # no join of the member yet, and both late graces still running
     assert actions_everywhere(api, booked) == (listed,) * 3
+    api.clock.set(START + timedelta(minutes=15))
+    assert actions_everywhere(api, booked) == (["joined", "no-show"],) * 3
+    api.clock.set(START)
     before = api.head()
     refused = api.post(f"/bookings/{booked['id']}/cancel", {"accept_forfeit": True}, actor=MEMBER_ACTOR)
     assert refused.status_code == 409 and refused.json()["code"] == "invalid_transition"

@@ -13,6 +13,7 @@ from commands.chain import link, seal, unseal
 from commands.clock import ManualClock
 from commands.service import BookingService
 from commands.storage import event_store_env
+from domain.actors import SCHEDULER
 from domain.credits import CreditAccount
 from projections.verify import verify_views
 from tests.integration.audit.conftest import events_table, originator, run_sql
@@ -196,3 +197,46 @@ def test_chains_stay_whole_when_threads_race_for_one_ledger(database_url: str, t
         assert verify_store(app.recorder, app.mapper).breaches == []
     finally:
         app.close()
+
+
+def late_recorded_session(service: BookingService, clock: ManualClock) -> tuple[str, datetime]:
+    """A confirmed session of a member who never joined, and its session-end instant."""
+    room = service.open_room("vera", "dr-v")["room_id"]
+    service.publish_availability("dr-v", {"timezone": "UTC", "weekly": WEEK}, actor="provider:dr-v")
+    service.add_credits("vera", "purchase", 1, "order-v")
+    booking_id = service.reserve_session(
+        room, datetime(2026, 3, 9, 10, tzinfo=UTC), 30, "video", actor="member:vera"
+    )["booking_id"]
+    service.confirm_session(booking_id, actor="provider:dr-v")
+    return booking_id, service.get_booking(booking_id).session_end_due
+
+
+WEEK = [{"weekday": d, "start": "08:00", "end": "18:00"} for d in ("monday", "tuesday", "wednesday")]
+
+
+def test_an_outcome_recorded_late_with_the_instant_it_took_effect_agrees(
+    service: BookingService, clock: ManualClock
+) -> None:
+    booking_id, due = late_recorded_session(service, clock)
+    clock.set(due.replace(hour=due.hour + 3))  # the scheduler comes back three hours late
+    assert service.record_deadline(booking_id, "session_end", due)["recorded"]
+    assert verify_store(service.recorder, service.mapper).breaches == []
+
+
+def test_an_outcome_dated_before_the_booking_implied_it_is_named(
+    service: BookingService, clock: ManualClock
+) -> None:
+    booking_id, due = late_recorded_session(service, clock)
+    clock.set(due.replace(hour=due.hour + 1))
+    booking = service.get_booking(booking_id)
+    account = service.get_account("vera")
+    started = booking.starts_at  # a no-show "effective" at the start: the session was still on then
+    booking._no_show(account, "member", SCHEDULER, clock.now(), effective_at=started)
+    service.save(booking, account)
+    breaches = verify_store(service.recorder, service.mapper).breaches
+    assert any(
+        f"stream {booking_id}" in b
+        and "records the credit forfeited from 2026-03-09T10:00:00Z" in b
+        and "(confirmed) implied no change" in b
+        for b in breaches
+    ), breaches

@@ -1,6 +1,7 @@
-"""The allowed actions are exactly the accepted commands: for random bookings and random
-instants (every boundary of the policy table among them), an action is listed if and only if
-its command, run at that instant by a party allowed to run it, is accepted."""
+"""The allowed actions are exactly the accepted commands: for random bookings (with or without
+each party's recorded presence) and random instants (every boundary of the policy table among
+them), an action is listed if and only if its command, run at that instant by a party allowed
+to run it, is accepted."""
 
 from __future__ import annotations
 
@@ -45,12 +46,24 @@ def _no_show(world: World, booking: Booking, now: datetime) -> None:
     raise BookingError("neither absence could be reported")
 
 
+def _joined(world: World, booking: Booking, now: datetime) -> None:
+    """Accepted if either party's presence may be recorded."""
+    for party in ("member", "provider"):
+        attempt = copy.deepcopy(booking)
+        try:
+            attempt.record_joined(party, PLATFORM, now)
+            return
+        except BookingError:
+            continue
+    raise BookingError("neither party's presence could be recorded")
+
+
 COMMANDS: dict[str, Command] = {
     "confirm": lambda w, b, now: b.confirm(w.provider, now),
     "decline": lambda w, b, now: b.decline(w.account_of(b), w.calendar, "", w.provider, now),
     "reschedule": _reschedule,
     "cancel": lambda w, b, now: b.cancel(w.account_of(b), w.calendar, "", True, MIA, now),
-    "joined": lambda w, b, now: b.record_member_joined(PLATFORM, now),
+    "joined": _joined,
     "complete": lambda w, b, now: b.complete(w.account_of(b), w.provider, now),
     "no-show": _no_show,
 }
@@ -66,7 +79,11 @@ def accepted(world: World, booking: Booking, action: str, now: datetime) -> bool
 
 
 def a_booking(
-    confirmed: bool, joined_after_open: int | None, rescheduled: bool, expired: bool
+    confirmed: bool,
+    joined_after_open: int | None,
+    rescheduled: bool,
+    expired: bool,
+    provider_joined_after_open: int | None = None,
 ) -> tuple[World, Booking]:
     world = World()
     world.member("mia", credits=3)
@@ -85,6 +102,11 @@ def a_booking(
         if joined_after_open is not None:
             opens = booking.starts_at - world.policy.join_opens_before
             booking.record_member_joined(PLATFORM, opens + timedelta(minutes=joined_after_open))
+        if provider_joined_after_open is not None:
+            opens = booking.starts_at - world.policy.join_opens_before
+            booking.record_joined(
+                "provider", world.provider, opens + timedelta(minutes=provider_joined_after_open)
+            )
     return world, booking
 
 
@@ -96,6 +118,7 @@ def boundaries(booking: Booking, world: World) -> list[datetime]:
         booking.starts_at - p.join_opens_before,
         booking.starts_at,
         booking.starts_at + p.provider_late_grace,
+        booking.starts_at + p.member_late_grace,
         booking.ends_at,
         booking.session_end_due,
     ]
@@ -108,7 +131,8 @@ def boundaries(booking: Booking, world: World) -> list[datetime]:
     joined_after_open=st.none() | st.integers(0, 5),
     rescheduled=st.booleans(),
     expired=st.booleans(),
-    boundary=st.integers(0, 20),
+    provider_joined_after_open=st.none() | st.integers(0, 40),
+    boundary=st.integers(0, 23),
     offset_minutes=st.integers(-3 * 24 * 60, 24 * 60),
     use_boundary=st.booleans(),
 )
@@ -117,7 +141,18 @@ def boundaries(booking: Booking, world: World) -> list[datetime]:
     joined_after_open=None,
     rescheduled=False,
     expired=False,
+    provider_joined_after_open=None,
     boundary=17,
+    offset_minutes=0,
+    use_boundary=True,
+)
+@example(  # the provider present from the start: the member absent at the member's grace
+    confirmed=True,
+    joined_after_open=None,
+    rescheduled=False,
+    expired=False,
+    provider_joined_after_open=15,
+    boundary=16,
     offset_minutes=0,
     use_boundary=True,
 )
@@ -126,17 +161,19 @@ def test_an_action_is_listed_if_and_only_if_its_command_is_accepted_then(
     joined_after_open: int | None,
     rescheduled: bool,
     expired: bool,
+    provider_joined_after_open: int | None,
     boundary: int,
     offset_minutes: int,
     use_boundary: bool,
 ) -> None:
-    world, booking = a_booking(confirmed, joined_after_open, rescheduled, expired)
+    world, booking = a_booking(confirmed, joined_after_open, rescheduled, expired, provider_joined_after_open)
     if use_boundary:
         now = boundaries(booking, world)[boundary]
     else:
         now = booking.starts_at + timedelta(minutes=offset_minutes)
-    if booking.joined_at is not None and now < booking.joined_at:
-        now = booking.joined_at  # a booking's history never lies in its future
+    for recorded in (booking.joined_at, booking.provider_joined_at):
+        if recorded is not None and now < recorded:
+            now = recorded  # a booking's history never lies in its future
     now = max(now, world.now)
     listed = set(booking.allowed_actions(now))
     for action in ACTIONS:
@@ -150,7 +187,26 @@ def test_a_confirmed_session_days_ahead_offers_no_attendance_actions() -> None:
 
 def test_a_started_session_offers_no_reschedule_or_cancel() -> None:
     _, booking = a_booking(confirmed=True, joined_after_open=None, rescheduled=False, expired=False)
-    assert booking.allowed_actions(booking.starts_at) == ("joined", "complete", "no-show")
+    assert booking.allowed_actions(booking.starts_at) == ("joined",)
+
+
+def test_a_started_session_the_member_joined_may_be_completed_and_no_one_reported_absent_yet() -> None:
+    _, booking = a_booking(confirmed=True, joined_after_open=15, rescheduled=False, expired=False)
+    assert booking.allowed_actions(booking.starts_at) == ("joined", "complete")
+
+
+def test_once_both_graces_passed_an_absent_party_may_be_reported_unless_present() -> None:
+    world, booking = a_booking(confirmed=True, joined_after_open=None, rescheduled=False, expired=False)
+    late = booking.starts_at + max(world.policy.member_late_grace, world.policy.provider_late_grace)
+    assert booking.allowed_actions(late) == ("joined", "no-show")
+    _, present = a_booking(
+        confirmed=True,
+        joined_after_open=20,
+        rescheduled=False,
+        expired=False,
+        provider_joined_after_open=15,
+    )
+    assert present.allowed_actions(late) == ("joined", "complete")
 
 
 def test_after_the_session_end_deadline_nothing_is_offered_whether_or_not_it_was_recorded() -> None:

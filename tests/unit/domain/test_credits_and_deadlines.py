@@ -29,6 +29,8 @@ from tests.unit.domain.world import OPERATOR, SYSTEM, World, replay, unchanged
 
 START = datetime(2026, 3, 6, 10, 0, tzinfo=UTC)
 DURING = START + timedelta(minutes=10)
+MEMBER_LATE = START + timedelta(minutes=15)
+"""From when the provider may report the member absent (the member's late grace)."""
 SECOND = timedelta(seconds=1)
 MIA = Actor("member", "mia")
 NOTHING = {"available": 0, "held": 0, "consumed": 0, "forfeited": 0}
@@ -88,7 +90,7 @@ def test_a_provider_no_show_releases_the_credit() -> None:
 
 def test_a_member_no_show_forfeits_the_credit() -> None:
     world, booking, account = confirmed()
-    booking.report_no_show(account, "member", world.provider, DURING)
+    booking.report_no_show(account, "member", world.provider, MEMBER_LATE)
     assert (booking.status, booking.absent_party, account.balance()) == (
         NO_SHOW,
         "member",
@@ -99,13 +101,14 @@ def test_a_member_no_show_forfeits_the_credit() -> None:
 
 def test_completing_consumes_the_credit() -> None:
     world, booking, account = confirmed()
+    booking.record_member_joined(Actor("platform", "video"), START)
     booking.complete(account, world.provider, DURING)
     assert (booking.status, account.balance()) == (COMPLETED, balance(consumed=1))
 
 
 def test_revoking_a_forfeit_restores_the_credit_and_leaves_a_trace() -> None:
     world, booking, account = confirmed()
-    booking.report_no_show(account, "member", world.provider, DURING)
+    booking.report_no_show(account, "member", world.provider, MEMBER_LATE)
     world.collect_all(booking)
     booking.revoke_forfeit(account, "platform outage", OPERATOR, DURING + timedelta(hours=1))
     assert account.balance() == balance(available=1)

@@ -118,3 +118,12 @@ def test_an_old_event_publishes_the_public_shape_of_today(old: OldRelease) -> No
         assert published >= 15
     finally:
         app.close()
+
+
+def test_an_outcome_recorded_before_effective_at_existed_took_effect_when_recorded() -> None:
+    from domain.booking import Booking
+
+    for cls in (Booking.SessionCompleted, Booking.NoShowRecorded, Booking.CreditForfeited):
+        state: dict[str, Any] = {"timestamp": "recorded-at"}
+        cls.upcast_v1_v2(state)  # type: ignore[attr-defined]
+        assert state["effective_at"] == "recorded-at"

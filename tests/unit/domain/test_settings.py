@@ -26,6 +26,7 @@ def test_without_configuration_the_design_defaults_apply() -> None:
         "lengths": [30, 45, 60],
         "join_opens_before": "PT15M",
         "provider_late_grace": "PT15M",
+        "member_late_grace": "PT15M",
         "min_confirm_time": "PT1H",
         "reminder_lead": "P1D",
     }
@@ -44,6 +45,7 @@ def test_every_policy_number_can_be_configured() -> None:
             "BOOKING_LENGTHS": "20, 50",
             "BOOKING_JOIN_OPENS_BEFORE": "PT5M",
             "BOOKING_PROVIDER_LATE_GRACE": "PT7M",
+            "BOOKING_MEMBER_LATE_GRACE": "PT6M",
             "BOOKING_MIN_CONFIRM_TIME": "PT20M",
         }
     ).policy
@@ -57,6 +59,7 @@ def test_every_policy_number_can_be_configured() -> None:
         lengths=(20, 50),
         join_opens_before=timedelta(minutes=5),
         provider_late_grace=timedelta(minutes=7),
+        member_late_grace=timedelta(minutes=6),
         min_confirm_time=timedelta(minutes=20),
     )
     assert policy.version != Policy().version
@@ -94,6 +97,9 @@ def test_a_malformed_value_is_refused_naming_the_variable(variable: str, value: 
         ("BOOKING_LENGTHS", "-30,45"),
         ("BOOKING_MIN_CONFIRM_TIME", "PT0S"),  # a start could leave no time to confirm
         ("BOOKING_PROVIDER_LATE_GRACE", "PT2H"),  # longer than any session and its grace
+        ("BOOKING_MEMBER_LATE_GRACE", "PT2H"),  # longer than any session and its grace
+        ("BOOKING_MEMBER_LATE_GRACE", "-PT1M"),
+        ("BOOKING_MEMBER_LATE_GRACE", "15m"),
     ],
 )
 def test_a_well_formed_but_unusable_value_is_refused_naming_the_variable(variable: str, value: str) -> None:
@@ -159,3 +165,12 @@ def test_a_scaled_clock_runs_speed_times_faster_from_its_origin() -> None:
 def test_a_bad_clock_setting_is_refused_naming_the_variable(env: dict[str, str], variable: str) -> None:
     with pytest.raises(SettingsError, match=variable):
         Settings.from_env(env)
+
+
+def test_an_unset_member_late_grace_follows_the_configured_provider_late_grace() -> None:
+    """A configuration valid before the member's grace existed still starts after the upgrade."""
+    short = {"BOOKING_LENGTHS": "1", "BOOKING_NO_SHOW_GRACE": "PT20S", "BOOKING_PROVIDER_LATE_GRACE": "PT10S"}
+    assert Settings.from_env(short).policy.member_late_grace == timedelta(seconds=10)
+    assert Settings.from_env({}).policy.member_late_grace == timedelta(minutes=15)
+    own = Settings.from_env({**short, "BOOKING_MEMBER_LATE_GRACE": "PT5S"}).policy
+    assert (own.member_late_grace, own.provider_late_grace) == (timedelta(seconds=5), timedelta(seconds=10))

@@ -28,6 +28,8 @@ START = datetime(2026, 3, 6, 10, 0, tzinfo=UTC)
 DURING = START + timedelta(minutes=10)
 PROVIDER_LATE = START + timedelta(minutes=15)
 """From when the provider may be reported absent (the policy's provider late grace)."""
+MEMBER_LATE = START + timedelta(minutes=15)
+"""From when the member may be reported absent (the policy's member late grace)."""
 MIA = Actor("member", "mia")
 PLATFORM = Actor("platform", "video")
 
@@ -52,13 +54,21 @@ def booking_in(status: str) -> tuple[World, Booking]:
         booking.record_member_joined(PLATFORM, START)
         booking.complete(account, world.provider, DURING)
     elif status == NO_SHOW:
-        booking.report_no_show(account, "member", world.provider, DURING)
+        booking.report_no_show(account, "member", world.provider, MEMBER_LATE)
     assert booking.status == status
     world.collect_all(booking)
     return world, booking
 
 
 Command = Callable[[World, Booking], None]
+
+
+def _complete_joined(world: World, booking: Booking) -> None:
+    """The provider completes a session the member joined (a join is refused, like the
+    completion, in every status but confirmed)."""
+    booking.record_member_joined(PLATFORM, START)
+    booking.complete(world.account_of(booking), world.provider, DURING)
+
 
 COMMANDS: dict[str, Command] = {
     "confirm": lambda w, b: b.confirm(w.provider, w.now),
@@ -69,8 +79,9 @@ COMMANDS: dict[str, Command] = {
     "member cancel": lambda w, b: b.cancel(w.account_of(b), w.calendar, "", True, MIA, w.now),
     "provider cancel": lambda w, b: b.cancel(w.account_of(b), w.calendar, "", False, w.provider, w.now),
     "joined": lambda w, b: b.record_member_joined(PLATFORM, DURING),
-    "complete": lambda w, b: b.complete(w.account_of(b), w.provider, DURING),
-    "member no-show": lambda w, b: b.report_no_show(w.account_of(b), "member", w.provider, DURING),
+    "complete": lambda w, b: _complete_joined(w, b),
+    "complete without a join": lambda w, b: b.complete(w.account_of(b), w.provider, DURING),
+    "member no-show": lambda w, b: b.report_no_show(w.account_of(b), "member", w.provider, MEMBER_LATE),
     "provider no-show": lambda w, b: b.report_no_show(w.account_of(b), "provider", MIA, PROVIDER_LATE),
 }
 ALLOWED = {
@@ -122,6 +133,7 @@ def test_completing_or_reporting_a_no_show_before_the_start_is_refused() -> None
         booking.complete(account, world.provider, before)
     with unchanged(booking, account, code="invalid_transition"):
         booking.report_no_show(account, "member", world.provider, before)
+    booking.record_member_joined(PLATFORM, before)
     booking.complete(account, world.provider, START)
     assert booking.status == COMPLETED
 
@@ -164,7 +176,7 @@ WRONG_PARTIES: list[tuple[str, str, Actor]] = [
     (CONFIRMED, "reschedule", OTHER_MEMBER),
     (CONFIRMED, "cancel", OTHER_MEMBER),
     (CONFIRMED, "cancel", OTHER_PROVIDER),
-    (CONFIRMED, "cancel", OPERATOR),
+    (CONFIRMED, "cancel", Actor("platform", "video")),
     (CONFIRMED, "joined", Actor("provider", "pat")),
     (CONFIRMED, "joined", OTHER_MEMBER),
     (CONFIRMED, "complete", MIA),
@@ -187,7 +199,7 @@ AS: dict[str, Callable[[World, Booking, Actor], None]] = {
     "cancel": lambda w, b, a: b.cancel(w.account_of(b), w.calendar, "", True, a, w.now),
     "joined": lambda w, b, a: b.record_member_joined(a, DURING),
     "complete": lambda w, b, a: b.complete(w.account_of(b), a, DURING),
-    "member no-show": lambda w, b, a: b.report_no_show(w.account_of(b), "member", a, DURING),
+    "member no-show": lambda w, b, a: b.report_no_show(w.account_of(b), "member", a, MEMBER_LATE),
     "provider no-show": lambda w, b, a: b.report_no_show(w.account_of(b), "provider", a, PROVIDER_LATE),
     "revoke": lambda w, b, a: b.revoke_forfeit(w.account_of(b), "", a, w.now),
 }
@@ -261,6 +273,7 @@ def test_every_error_code_is_stable_unique_and_covered_by_a_test() -> None:
         "invalid_transition",
         "slot_unavailable",
         "outside_availability",
+        "same_start",
         "too_late_to_book",
         "too_far_ahead",
         "no_credit_available",

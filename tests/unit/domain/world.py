@@ -117,11 +117,12 @@ def state(aggregate: Aggregate) -> dict[str, Any]:
 
 
 @contextmanager
-def unchanged(*aggregates: Aggregate, code: str) -> Iterator[None]:
-    """Expect a refusal with ``code`` that leaves every aggregate's state and pending events as they were."""
+def unchanged(*aggregates: Aggregate, code: str) -> Iterator[pytest.ExceptionInfo[BookingError]]:
+    """Expect a refusal with ``code`` that leaves every aggregate's state and pending events as they
+    were; yields the refusal (its ``value`` once the block has run)."""
     before = [(state(a), list(a.pending_events)) for a in aggregates]
     with pytest.raises(BookingError) as refusal:
-        yield
+        yield refusal
     assert refusal.value.code == code, refusal.value.message
     assert refusal.value.message
     after = [(state(a), list(a.pending_events)) for a in aggregates]
