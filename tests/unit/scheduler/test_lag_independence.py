@@ -86,19 +86,22 @@ class Run:
         }
 
     def advance_to(self, target: datetime) -> None:
-        """Move the clock to ``target``, firing on the way what the scheduler would fire."""
+        """Move the clock to ``target``, firing on the way what the scheduler would fire. A fire the
+        booking declines (a reminder whose session has started) is not tried again."""
+        declined: set[tuple[datetime, str, str]] = set()
         while self.lag is not None:
             due = sorted(
                 (due, booking_id, kind)
                 for booking_id in self.bookings
                 for kind, due in self.service.get_booking(booking_id).pending_deadlines()
-                if due + self.lag <= target
+                if due + self.lag <= target and (due, booking_id, kind) not in declined
             )
             if not due:
                 break
             instant, booking_id, kind = due[0]
             self.clock.set(max(self.clock.now(), instant + self.lag))
-            self.service.record_deadline(booking_id, kind, instant)
+            if not self.service.record_deadline(booking_id, kind, instant).get("recorded", True):
+                declined.add(due[0])
         self.clock.set(target)
 
     def decide(self, command: str, index: int, slot: int) -> str:
