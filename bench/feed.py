@@ -18,18 +18,16 @@ import argparse
 import os
 import socket
 import statistics
-import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
-import psycopg
 import uvicorn
 
+from bench.scratch import scratch_database
 from commands.clock import SystemClock
 from commands.service import BookingService
 from entrypoints.http.app import create_app
@@ -45,18 +43,8 @@ WAIT = 10.0
 @contextmanager
 def database(backend: str) -> Iterator[str]:
     """A fresh store: a temporary SQLite file, or a scratch PostgreSQL schema dropped after."""
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory() as directory:
-            yield f"sqlite:///{directory}/feed.db"
-        return
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{ADMIN_URL}?schema={schema}"
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with scratch_database("feed", ADMIN_URL, sqlite=backend == "sqlite") as url:
+        yield url
 
 
 @contextmanager
