@@ -186,17 +186,7 @@ class Booking(Aggregate):
         actor: str
 
         def apply(self, booking: Booking) -> None:
-            booking.status = PENDING
-            booking.starts_at = self.starts_at
-            booking.ends_at = self.ends_at
-            booking.confirm_by = self.confirm_by
-            booking.free_until = self.free_until
-            booking.session_end_due = self.session_end_due
-            booking.credit_id = self.credit_id
-            booking.joined_at = None
-            booking.provider_joined_at = None
-            booking.proposal = None
-            booking.outside_availability = False
+            booking.moved(PENDING, self)
 
     class Cancelled(Aggregate.Event):
         by: str
@@ -329,17 +319,7 @@ class Booking(Aggregate):
         actor: str
 
         def apply(self, booking: Booking) -> None:
-            booking.status = CONFIRMED
-            booking.starts_at = self.starts_at
-            booking.ends_at = self.ends_at
-            booking.confirm_by = self.confirm_by
-            booking.free_until = self.free_until
-            booking.session_end_due = self.session_end_due
-            booking.credit_id = self.credit_id
-            booking.joined_at = None
-            booking.provider_joined_at = None
-            booking.proposal = None
-            booking.outside_availability = False
+            booking.moved(CONFIRMED, self)
 
     class ProposalDeclined(Aggregate.Event):
         proposal_id: str
@@ -852,6 +832,22 @@ class Booking(Aggregate):
             f"window closed at {iso(self.free_until)}. {self.policy.describe()} "
             "Repeat with accept_forfeit=true to proceed."
         )
+
+    def moved(self, status: str, to: Booking.Rescheduled | Booking.ProposalAccepted) -> None:
+        """The session now lies at ``to``'s instants, in ``status``: presence, any proposal and
+        an outside-hours flag belonged to the old time (a reschedule's and an accepted
+        proposal's one way of moving)."""
+        self.status = status
+        self.starts_at = to.starts_at
+        self.ends_at = to.ends_at
+        self.confirm_by = to.confirm_by
+        self.free_until = to.free_until
+        self.session_end_due = to.session_end_due
+        self.credit_id = to.credit_id
+        self.joined_at = None
+        self.provider_joined_at = None
+        self.proposal = None
+        self.outside_availability = False
 
     def _give_back(
         self, account: CreditAccount, calendar: ProviderCalendar, actor: Actor, now: datetime
